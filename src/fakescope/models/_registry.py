@@ -1,0 +1,159 @@
+"""Model registry: frozen metadata per architecture, ``create_model`` / ``list_models``.
+
+Contract for every registered model (see README, "Model contract"):
+input is a float tensor N×3×H×W, RGB, values in [0, 1], at ``info.input_size``; the model applies its
+own normalisation (``info.mean`` / ``info.std``) inside ``forward``; output is a tensor of N logits,
+the log-odds that the face is **fake**.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch import nn
+
+from .._registry import Registry
+from ..errors import WeightsError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+# A weight loader copies the parameters in ``path`` onto ``model`` or raises WeightsError.
+WeightLoader = Callable[[nn.Module, Path], None]
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """One published set of weights for a model."""
+
+    tag: str
+    file: str  # path relative to the package's ``weights/`` folder
+    sha256: str
+    loader: WeightLoader = field(repr=False, compare=False)
+    licence: str = ""
+    source: str = ""
+    description: str = ""
+
+    @property
+    def path(self) -> Path:
+        return WEIGHTS_DIR / self.file
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Frozen metadata of one architecture (timm's pretrained_cfg, flattened)."""
+
+    name: str
+    family: str
+    input_size: int
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    value_range: tuple[float, float] = (0.0, 1.0)
+    cam_layer: str | None = None  # dotted module name of the default CAM target layer
+    licence: str = ""
+    paper: str = ""
+    source: str = ""
+    default_weights: str | None = None
+    weights: dict[str, WeightsInfo] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "family": self.family,
+            "input_size": self.input_size,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "value_range": list(self.value_range),
+            "cam_layer": self.cam_layer,
+            "licence": self.licence,
+            "paper": self.paper,
+            "source": self.source,
+            "default_weights": self.default_weights,
+            "weights": {
+                t: {"file": w.file, "sha256": w.sha256, "licence": w.licence, "source": w.source,
+                    "description": w.description}
+                for t, w in self.weights.items()
+            },
+        }
+
+
+@dataclass(frozen=True)
+class _Entry:
+    info: ModelInfo
+    builder: Callable[..., nn.Module]
+
+
+_MODELS: Registry[_Entry] = Registry("model")
+
+
+def register_model(info: ModelInfo) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator: register ``builder(**kwargs) -> nn.Module`` under ``info.name``."""
+
+    def _wrap(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        _MODELS.register(info.name, _Entry(info, builder))
+        return builder
+
+    return _wrap
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Names of registered models, optionally filtered by a glob ``pattern``."""
+    return _MODELS.names(pattern)
+
+
+def get_model_info(name: str) -> ModelInfo:
+    return _MODELS.get(name).info
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def create_model(
+    name: str,
+    weights: str | None = "default",
+    checkpoint_path: str | Path | None = None,
+    **kwargs,
+) -> nn.Module:
+    """Build a registered model in eval mode, with weights loaded.
+
+    ``weights``: a tag from ``get_model_info(name).weights`` (e.g. ``"df"``), ``"default"`` for the
+    model's default tag, or ``None`` for random initialisation. ``checkpoint_path`` loads a local file
+    with the same loader as the default tag instead (it overrides ``weights``).
+    The returned module carries its :class:`ModelInfo` as ``model.info`` and the tag as
+    ``model.weights_tag``.
+    """
+    entry = _MODELS.get(name)
+    info = entry.info
+    model = entry.builder(**kwargs)
+    tag: str | None = None
+    if checkpoint_path is not None:
+        if not info.weights:
+            raise WeightsError(f"model {name!r} has no weight loader for {checkpoint_path}")
+        wi = info.weights[info.default_weights or next(iter(info.weights))]
+        path = Path(checkpoint_path)
+        if not path.is_file():
+            raise WeightsError(f"{path}: weight file not found")
+        wi.loader(model, path)
+        tag = f"file:{path.name}"
+    elif weights is not None:
+        tag = info.default_weights if weights == "default" else weights
+        if tag is not None:
+            if tag not in info.weights:
+                known = ", ".join(sorted(info.weights)) or "none"
+                raise WeightsError(f"model {name!r} has no weights {tag!r} (known: {known})")
+            wi = info.weights[tag]
+            if not wi.path.is_file():
+                raise WeightsError(f"{wi.path}: weight file for {name}/{tag} is missing")
+            if wi.sha256 and sha256_file(wi.path) != wi.sha256:
+                raise WeightsError(f"{wi.path}: sha256 does not match the published weights (corrupt file?)")
+            wi.loader(model, wi.path)
+    model.info = info
+    model.weights_tag = tag
+    return model.eval()

@@ -1,0 +1,144 @@
+"""The `fakescope` command: exit codes, outputs, and bad input in a batch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from fakescope.cli import app
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_models_and_detectors_and_rules_list():
+    r = run("models")
+    assert r.exit_code == 0
+    assert "mesoinception4" in r.output and "meso4" in r.output and "256px" in r.output
+    assert "Apache-2.0" in r.output
+    r = run("detectors")
+    assert r.exit_code == 0 and "yunet" in r.output and "(default)" in r.output
+    r = run("rules")
+    assert r.exit_code == 0 and "confident" in r.output
+
+
+def test_analyze_writes_results_and_summary(samples, tmp_path):
+    out = tmp_path / "out"
+    r = run("analyze", samples / "multi_face.jpg", samples / "no_face.mp4", "--out", out)
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "multi_face" / "result.json").read_text())
+    assert sum(len(f["faces"]) for f in res["frames"]) == 5
+    nf = json.loads((out / "no_face" / "result.json").read_text())
+    assert nf["verdict"]["label"] == "inconclusive"
+    summary = json.loads((out / "summary.json").read_text())
+    assert [i["status"] for i in summary["inputs"]] == ["ok", "ok"]
+    assert "inconclusive" in r.output and "no face found" in r.output
+
+
+def _make_bad_inputs(d, samples):
+    """Every kind of bad input the issue lists, plus good files that must survive the batch."""
+    bad = {}
+    (d / "empty.mp4").write_bytes(b"")
+    bad["empty.mp4"] = "empty"
+    (d / "notes.mp4").write_text("this is not a video\n" * 20)
+    bad["notes.mp4"] = "not a supported"
+    data = (samples / "single_face.mp4").read_bytes()
+    (d / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    with av.open(str(d / "audio_only.mp4"), "w") as c:
+        s = c.add_stream("aac", rate=16000)
+        s.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for i in range(10):
+            frame.pts = i * 1024
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    bad["audio_only.mp4"] = "no video stream"
+    (d / "model.h5").write_bytes(b"")  # not a media extension: ignored when the folder is expanded
+    return bad
+
+
+def test_batch_keeps_good_results_and_reports_each_bad_file(samples, tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    bad = _make_bad_inputs(d, samples)
+    shutil.copy(samples / "single_face.jpg", d / "good.jpg")
+    Image.open(samples / "single_face.jpg").convert("L").save(d / "gray.png")
+    Image.new("RGBA", (8000, 8000), (120, 50, 30, 128)).save(d / "huge_alpha.png")
+    empty_dir = tmp_path / "nothing_here"
+    empty_dir.mkdir()
+    out = tmp_path / "out"
+    r = run("analyze", d, empty_dir, tmp_path / "missing.mp4", "--out", out)
+    assert r.exit_code == 1, r.output
+    summary = {i["path"].split("/")[-1]: i for i in json.loads((out / "summary.json").read_text())["inputs"]}
+    for name, cause in bad.items():
+        assert summary[name]["status"] == "error"
+        err = summary[name]["error"]
+        assert name in err and cause in err and "\n" not in err
+    assert summary["missing.mp4"]["status"] == "error" and "no such file" in summary["missing.mp4"]["error"]
+    assert summary["nothing_here"]["status"] == "error" and "no images or videos" in summary["nothing_here"]["error"]
+    for good in ("good.jpg", "gray.png", "huge_alpha.png"):
+        assert summary[good]["status"] == "ok", summary[good]
+    assert json.loads((out / "good" / "result.json").read_text())["verdict"]["label"] in ("real", "fake")
+    huge = json.loads((out / "huge_alpha" / "result.json").read_text())
+    assert (huge["input"]["width"], huge["input"]["height"]) == (8000, 8000)
+    assert huge["verdict"]["label"] == "inconclusive"  # a flat colour has no face
+    # the truncated clip either keeps the frames before the cut (with a warning) or fails in one line
+    t = summary["truncated.mp4"]
+    if t["status"] == "ok":
+        assert json.loads((out / "truncated" / "result.json").read_text())["warnings"]
+    else:
+        assert "truncated.mp4" in t["error"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "mesonet4"], "unknown model 'mesonet4'"),
+        (["--weights", "ff++"], "has no weights 'ff++'"),
+        (["--detector", "yunett"], "did you mean 'yunet'"),
+        (["--rule", "avg"], "unknown verdict rule"),
+        (["--frames", "some"], "bad sampling"),
+    ],
+)
+def test_usage_errors_exit_2(samples, tmp_path, args, message):
+    r = run("analyze", samples / "single_face.jpg", "--out", tmp_path, *args)
+    assert r.exit_code == 2
+    assert message in r.output
+    assert not (tmp_path / "summary.json").exists()
+
+
+def test_corrupt_checkpoint_exit_2(samples, tmp_path):
+    bad = tmp_path / "broken.h5"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(300))
+    r = run("analyze", samples / "single_face.jpg", "--out", tmp_path / "o", "--checkpoint", bad)
+    assert r.exit_code == 2
+    assert "broken.h5" in r.output
+    assert len([line for line in r.output.splitlines() if "error" in line]) == 1
+
+
+def test_console_script_runs_as_a_process(samples, tmp_path):
+    """The installed entry point: real process, real exit code."""
+    p = subprocess.run(
+        [sys.executable, "-m", "fakescope.cli", "analyze", str(samples / "single_face.jpg"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "single_face" / "result.json").is_file()
+    p = subprocess.run([sys.executable, "-m", "fakescope.cli", "analyze"], capture_output=True, text=True)
+    assert p.returncode == 2
