@@ -57,7 +57,8 @@ PathLike = str | os.PathLike[str]
 # start with ``moov``/``mdat``/``wide``/``free``/``skip``/``pnot``).
 _BMFF_BOXES = {b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
 # ``ftyp`` major brands of HEIF/AVIF *still images*, which share the ISO-BMFF container.
-_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
+_AVIF_BRANDS = {b"avif", b"avis"}
 _BMP_DIB_SIZES = {12, 16, 40, 52, 56, 64, 108, 124}
 
 
@@ -69,6 +70,15 @@ class MediaSource(Protocol):
     warnings: list[str]
 
     def __iter__(self) -> Iterator[Frame]: ...
+
+
+def _pillow_reads_avif() -> bool:
+    try:
+        from PIL import features
+
+        return bool(features.check("avif"))
+    except Exception:
+        return False
 
 
 def _check_file(path: Path) -> None:
@@ -85,8 +95,8 @@ def _check_file(path: Path) -> None:
 def sniff_kind(path: PathLike) -> Literal["image", "video"]:
     """``"image"`` or ``"video"`` from the file's first bytes (magic numbers), not its extension.
 
-    Images: JPEG, PNG, GIF, WebP, BMP, TIFF. Videos: ISO-BMFF (MP4/MOV/M4V/3GP), Matroska/WebM, AVI.
-    Anything else raises :class:`MediaError`.
+    Images: JPEG, PNG, GIF, WebP, BMP, TIFF (and AVIF when Pillow reads it). Videos: ISO-BMFF
+    (MP4/MOV/M4V/3GP), Matroska/WebM, AVI. Anything else raises :class:`MediaError`.
     """
     path = Path(path)
     _check_file(path)
@@ -113,7 +123,9 @@ def sniff_kind(path: PathLike) -> Literal["image", "video"]:
     if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
         return "video"
     if head[4:8] in _BMFF_BOXES:
-        if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        if head[4:8] == b"ftyp" and head[8:12] in _AVIF_BRANDS and _pillow_reads_avif():
+            return "image"
+        if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS | _AVIF_BRANDS:
             raise MediaError(f"{path}: HEIF/AVIF still images are not supported (convert to JPEG or PNG)")
         return "video"
     raise MediaError(f"{path}: not a supported image or video (unrecognised file signature)")
@@ -149,7 +161,8 @@ def find_media(paths: Iterable[PathLike]) -> tuple[list[Path], list[tuple[str, s
     and folders (``.git``, macOS ``._*`` sidecars...), in sorted order. Duplicates are dropped.
 
     Returns ``(files, errors)``; ``errors`` holds ``(path, message)`` for paths that do not exist and
-    directories that hold no media.
+    directories that hold no media; each message is one self-contained line that names the path, like
+    a :class:`MediaError` message.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]

@@ -18,6 +18,7 @@ Decisions:
 from __future__ import annotations
 
 import os
+import struct
 import warnings
 from pathlib import Path
 
@@ -129,7 +130,10 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
         with img:
             img.seek(0)
             img.load()
-            upright = ImageOps.exif_transpose(img)
+            try:
+                upright = ImageOps.exif_transpose(img)
+            except (ValueError, TypeError, KeyError, SyntaxError, struct.error):
+                upright = None  # a broken EXIF block must not make the image unreadable
             return _to_rgb_array(upright if upright is not None else img)
     except MediaError:
         raise
