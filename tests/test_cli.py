@@ -112,6 +112,8 @@ def test_batch_keeps_good_results_and_reports_each_bad_file(samples, tmp_path):
         (["--detector", "yunett"], "did you mean 'yunet'"),
         (["--rule", "avg"], "unknown verdict rule"),
         (["--frames", "some"], "bad sampling"),
+        (["--model", "xception"], "ships no trained weights"),
+        (["--explain", "gradcamm"], "unknown explainer"),
     ],
 )
 def test_usage_errors_exit_2(samples, tmp_path, args, message):

@@ -45,8 +45,16 @@ def run_batch(
     analyzer: Analyzer,
     on_start: Callable[[Path], ProgressFn | None] | None = None,
     on_done: Callable[[BatchItem], None] | None = None,
+    annotate: bool | None = None,
+    report: bool = True,
 ) -> list[BatchItem]:
-    """Analyse every media file under ``inputs``; write results atomically into ``out_dir``."""
+    """Analyse every media file under ``inputs``; write results atomically into ``out_dir``.
+
+    Next to each ``result.json``: ``report.html`` (unless ``report`` is false) and, when ``annotate``
+    is true (default: when explanations were asked for), the annotated video or image and the heatmaps.
+    """
+    if annotate is None:
+        annotate = bool(analyzer.config.explain)
     files, missing = find_media([Path(p) for p in inputs])
     items = [BatchItem(path=p, ok=False, error=msg) for p, msg in missing]
     for it in items:
@@ -68,6 +76,14 @@ def run_batch(
             item = BatchItem(path=str(path), ok=True, result=result)
             if out is not None:
                 dest = _unique_dir(out, path.stem, taken) / "result.json"
+                if annotate or report or result.explanations:
+                    try:
+                        from .render.artifacts import write_artifacts
+
+                        write_artifacts(result, dest.parent, annotate=annotate, report=report)
+                    except Exception as e:  # pictures are a bonus: never lose the verdict for them
+                        log.warning("%s: could not write pictures: %s", path, e, exc_info=log.isEnabledFor(10))
+                        result.warnings.append(f"{path}: could not write pictures: {type(e).__name__}: {e}")
                 result.save(dest)
                 item.result_path = str(dest)
         if not item.ok:

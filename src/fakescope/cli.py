@@ -49,6 +49,12 @@ def _main(
     logging.basicConfig(
         level=level, format="%(message)s", handlers=[RichHandler(console=err_console, show_path=False)], force=True
     )
+    try:  # FFmpeg's own stderr chatter on damaged files; our one-line errors say what happened
+        import av.logging
+
+        av.logging.set_level(av.logging.DEBUG if verbose >= 2 else None)
+    except Exception:  # pragma: no cover - logging is cosmetic
+        pass
 
 
 @app.command()
@@ -56,7 +62,9 @@ def analyze(
     inputs: Annotated[list[Path], typer.Argument(help="Videos, images or folders of them.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for result.json files.")] = Path("results"),
     model: Annotated[str, typer.Option(help="Detector model (see `fakescope models`).")] = "mesoinception4",
-    weights: Annotated[str, typer.Option(help="Weight tag of the model, or 'none'.")] = "df",
+    weights: Annotated[
+        str, typer.Option(help="Weight tag of the model ('default': its default tag; 'none': untrained).")
+    ] = "default",
     checkpoint: Annotated[Path | None, typer.Option(help="Local weight file instead of a tag.")] = None,
     detector: Annotated[str | None, typer.Option(help="Face detector (see `fakescope detectors`).")] = None,
     frames: Annotated[str, typer.Option(help="Frame sampling: even:N, every:K, all, or N.")] = "even:32",
@@ -68,6 +76,14 @@ def analyze(
     margin: Annotated[float, typer.Option(min=0.0, max=2.0, help="Crop margin: side = (1+m)·box.")] = 0.3,
     detect_size: Annotated[int, typer.Option(help="Detect on frames downscaled to this side (0: full).")] = 640,
     batch_size: Annotated[int, typer.Option(min=1, help="Faces per classifier call.")] = 16,
+    explain: Annotated[
+        str | None, typer.Option(help="Explanation methods, comma-separated (see `fakescope explainers`).")
+    ] = None,
+    explain_per_track: Annotated[int, typer.Option(min=1, help="Faces explained per identity.")] = 4,
+    annotate: Annotated[
+        bool | None, typer.Option("--annotate/--no-annotate", help="Write the annotated video (default: with --explain).")
+    ] = None,
+    report: Annotated[bool, typer.Option("--report/--no-report", help="Write report.html per input.")] = True,
 ) -> None:
     """Analyse videos and images; write OUT/<name>/result.json and OUT/summary.json."""
     from .batch import BatchItem, run_batch
@@ -88,6 +104,8 @@ def analyze(
             margin=margin,
             detect_max_side=detect_size or None,
             batch_size=batch_size,
+            explain=_methods(explain),
+            explain_per_track=explain_per_track,
         )
         analyzer = Analyzer(cfg)
     except (FakescopeError, ValueError) as e:
@@ -133,7 +151,7 @@ def analyze(
             else:
                 table.add_row(Path(item.path).name, "[bold magenta]error[/]", "-", "-", "-", item.error or "")
 
-        run_batch(inputs, out, analyzer, on_start=on_start, on_done=on_done)
+        run_batch(inputs, out, analyzer, on_start=on_start, on_done=on_done, annotate=annotate, report=report)
 
     console.print(table)
     n_bad = sum(not it.ok for it in items)
@@ -142,18 +160,98 @@ def analyze(
         raise typer.Exit(1)
 
 
+def _methods(text: str | None) -> tuple[str, ...]:
+    """Parse ``gradcam,ig`` and check every name against the explainer registry."""
+    if not text:
+        return ()
+    from .explainers import explainer_class
+
+    names = tuple(m.strip() for m in text.split(",") if m.strip())
+    for m in names:
+        explainer_class(m)
+    return names
+
+
+@app.command("explain")
+def explain_cmd(
+    source: Annotated[Path, typer.Argument(help="A face image, a folder of face images, or a CSV list of them.")],
+    methods: Annotated[str, typer.Option(help="Comma-separated methods (see `fakescope explainers`).")] = "gradcam",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("explanations"),
+    model: Annotated[str, typer.Option(help="Detector model.")] = "mesoinception4",
+    weights: Annotated[
+        str, typer.Option(help="Weight tag of the model ('default': its default tag; 'none': untrained).")
+    ] = "default",
+    checkpoint: Annotated[Path | None, typer.Option(help="Local weight file instead of a tag.")] = None,
+    target: Annotated[str, typer.Option(help="Explain the 'fake' or the 'real' logit.")] = "fake",
+    batch_size: Annotated[int, typer.Option(min=1, help="Faces per explainer call.")] = 8,
+) -> None:
+    """Explain already-cropped face images: heatmaps, raw maps and a montage per face."""
+    from .explain_faces import explain_images, read_image_list
+    from .models import create_model
+
+    if target not in ("fake", "real"):
+        raise _fail(f"--target must be 'fake' or 'real', not {target!r}", 2)
+    try:
+        names = _methods(methods)
+        net = create_model(model, weights=None if weights.lower() == "none" else weights, checkpoint_path=checkpoint)
+        images = read_image_list(source)
+    except (FakescopeError, ValueError) as e:
+        raise _fail(str(e), 2) from None
+    with Progress(
+        TextColumn("[bold]explaining"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err_console, transient=True,
+    ) as progress:
+        task = progress.add_task("faces", total=len(images))
+        results = explain_images(
+            images, net, names, out, target=target, batch_size=batch_size,
+            on_progress=lambda n: progress.advance(task, n),
+        )
+    bad = [r for r in results if not r.ok]
+    for r in bad:
+        err_console.print(f"[red]error:[/red] {r.error}", highlight=False, soft_wrap=True)
+    console.print(
+        f"{len(results) - len(bad)} faces explained with {', '.join(names)} → {out}/ ({len(bad)} failed)",
+        highlight=False,
+    )
+    if bad:
+        raise typer.Exit(1)
+
+
 @app.command()
-def models() -> None:
-    """List the deepfake detectors: input size, weights, licence, source."""
+def explainers() -> None:
+    """List the explanation methods."""
+    from .explainers import explainer_class, list_explainers
+
+    table = Table(title="explainers")
+    for col in ("name", "family", "description"):
+        table.add_column(col, overflow="fold")
+    for name in list_explainers():
+        cls = explainer_class(name)
+        doc = (cls.__doc__ or "").strip().splitlines()
+        table.add_row(name, str(getattr(cls, "family", "")), doc[0] if doc else "")
+    console.print(table)
+
+
+@app.command()
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Full metadata (paper, source, sha256) as JSON.")] = False,
+) -> None:
+    """List the deepfake detectors: input size, weights, licence (--json for source and paper)."""
+    import json
+
     from .models import get_model_info, list_models
 
-    table = Table(title="models")
-    for col in ("name", "family", "input", "weights", "licence", "source"):
+    if as_json:
+        print(json.dumps([get_model_info(n).to_dict() for n in list_models()], indent=2))
+        return
+    table = Table(title="models (* = default weights)")
+    table.add_column("name", no_wrap=True)
+    for col in ("family", "input", "weights", "licence"):
         table.add_column(col, overflow="fold")
     for name in list_models():
         info = get_model_info(name)
         tags = ", ".join(f"{t}*" if t == info.default_weights else t for t in info.weights) or "-"
-        table.add_row(name, info.family, f"{info.input_size}px", tags, info.licence, info.source)
+        table.add_row(name, info.family, f"{info.input_size}px", tags, info.licence.split(";")[0])
     console.print(table)
 
 
@@ -184,6 +282,193 @@ def rules() -> None:
         doc = (get_rule(name).__doc__ or "").strip().splitlines()[0]
         table.add_row(name, doc)
     console.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (a non-loopback one needs --token).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8000,
+    data_dir: Annotated[Path | None, typer.Option(help="Jobs and database (default FAKESCOPE_DATA_DIR).")] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="FAKESCOPE_TOKEN", help="Bearer token required by the API and the web app.")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Analyses running at once.")] = None,
+    ui: Annotated[bool, typer.Option("--ui/--no-ui", help="Serve the web app at /ui.")] = True,
+) -> None:
+    """Start the HTTP API (/v1, /docs) and the web app (/ui) with uvicorn."""
+    try:
+        import uvicorn
+
+        from .server.main import create_app
+        from .server.settings import ServerSettings
+    except ImportError as e:
+        raise _fail(f"the server needs its extras: pip install 'fakescope[server]' ({e})", 2) from None
+    from pydantic import ValidationError
+
+    overrides = {"host": host, "port": port, "ui": ui, "token": token, "data_dir": data_dir, "workers": workers}
+    try:
+        settings = ServerSettings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as e:
+        raise _fail("; ".join(str(err["msg"]).removeprefix("Value error, ") for err in e.errors()), 2) from None
+    err_console.print(f"fakescope {__version__}: http://{settings.host}:{settings.port}/ (data in {settings.data_dir})")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+@app.command("extract-faces")
+def extract_faces(
+    data: Annotated[Path, typer.Argument(help="Dataset folder or CSV (see --dataset), or images/videos with --dataset media.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (faces.csv, crops, landmarks).")],
+    dataset: Annotated[str, typer.Option(help="Dataset reader (auto: guess from the layout).")] = "auto",
+    option: Annotated[
+        list[str] | None, typer.Option("--option", help="Reader option key=value (e.g. compression=c40, label=fake).")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Crop at this model's input size (overrides --size).")] = None,
+    size: Annotated[int, typer.Option(min=16, help="Crop side in pixels (the model's input size).")] = 224,
+    detector: Annotated[str | None, typer.Option(help="Face detector (default: analyze's).")] = None,
+    margin: Annotated[float, typer.Option(min=0.0, max=2.0, help="Crop margin, as analyze --margin.")] = 0.3,
+    frames: Annotated[str, typer.Option(help="Frame sampling: even:N, every:K, all, or N.")] = "even:32",
+    faces: Annotated[str, typer.Option(help="'all' faces of a frame or only the 'largest'.")] = "all",
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (one input each at a time).")] = 1,
+    split: Annotated[str | None, typer.Option(help="Only records of this official split (train/val/test).")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N inputs.")] = None,
+) -> None:
+    """Crop the faces of a dataset exactly as `analyze` does (resumable, parallel)."""
+    from .training.config import parse_overrides
+    from .training.datasets import read_dataset
+    from .training.extract import ExtractConfig
+    from .training.extract import extract_faces as run_extract
+
+    try:
+        records = read_dataset(dataset, data, **parse_overrides(option or []))
+        if split:
+            records = [r for r in records if r.split == split]
+        records = records[:limit] if limit else records
+        if model:
+            from .models import get_model_info
+
+            size = get_model_info(model).input_size
+        cfg = ExtractConfig(size=size, detector=detector, margin=margin, sampling=frames, faces=faces).resolved()
+    except (FakescopeError, ValueError, FileNotFoundError) as e:
+        raise _fail(str(e), 2) from None
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err_console, transient=True,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("extracting faces", total=len(records))
+
+        def update(done: int, total: int, name: str) -> None:
+            progress.update(task, completed=done, total=total, description=name)
+
+        try:
+            summary = run_extract(records, out, cfg, workers=workers, progress=update)
+        except ValueError as e:
+            raise _fail(str(e), 2) from None
+    console.print(
+        f"{summary.faces} faces from {summary.inputs} inputs in {out}/ "
+        f"({summary.skipped} already done, {len(summary.failed)} failed; {cfg.detector}, margin {cfg.margin}, "
+        f"{cfg.size}px, {cfg.sampling})",
+        highlight=False,
+    )
+    for path, err in summary.failed[:10]:
+        err_console.print(f"[red]failed:[/red] {path}: {err}", highlight=False, soft_wrap=True)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def train(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML file of training settings.")] = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="Settings key=value (dotted keys for tables).")] = None,
+) -> None:
+    """Train a detector on face crops (settings: YAML + key=value; resumes from OUT/last)."""
+    from .training.config import load_config
+    from .training.trainer import train as run_train
+
+    try:
+        cfg = load_config(config, list(overrides or []))
+        if not cfg.data:
+            raise ValueError("no training data: set data=<extract-faces folder or faces.csv>")
+        result = run_train(cfg)
+    except (FakescopeError, ValueError, FileNotFoundError) as e:
+        raise _fail(str(e), 2) from None
+    best = "-" if result.best_val_auc is None else f"{result.best_val_auc:.4f}"
+    console.print(
+        f"{result.status}: {result.epochs_done} epochs, {result.global_step} steps, best validation AUC {best} "
+        f"(epoch {result.best_epoch}) in {result.seconds / 60:.1f} min; outputs in {result.out}/",
+        highlight=False,
+    )
+    if result.test:
+        m = result.test["frame"]
+        auc = "-" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}"
+        console.print(f"test split: AUC {auc}, accuracy {m['accuracy']:.4f} ({result.out}/test/metrics.md)",
+                      highlight=False)  # fmt: skip
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Argument(help="extract-faces folder / faces.csv, or a dataset (faces are extracted first).")],
+    model: Annotated[str | None, typer.Option(help="Model name (default: from the checkpoint's meta.json).")] = None,
+    weights: Annotated[str, typer.Option(help="Weight tag of the model, when no --checkpoint.")] = "default",
+    checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint folder or weight file.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for metrics.json/.md and plots.")] = Path("results/eval"),
+    dataset: Annotated[str, typer.Option(help="Dataset reader (auto: guess from the layout).")] = "auto",
+    option: Annotated[list[str] | None, typer.Option("--option", help="Reader option key=value.")] = None,
+    split: Annotated[str | None, typer.Option(help="Only this split: a name from --splits or the dataset's own.")] = None,
+    splits: Annotated[Path | None, typer.Option(help="Split file (splits.json of a training run).")] = None,
+    rule: Annotated[str, typer.Option(help="Video-level verdict rule (see `fakescope rules`).")] = "share",
+    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="p_fake above which a face is fake.")] = 0.5,
+    min_faces: Annotated[int, typer.Option(min=1, help="Fewest faces a clip needs for a video verdict.")] = 1,
+    sbi: Annotated[bool, typer.Option("--sbi/--no-sbi", help="Add self-blended pseudo-fakes of the real faces.")] = False,
+    frames: Annotated[str, typer.Option(help="Frame sampling when faces must be extracted first.")] = "even:32",
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes for the extraction.")] = 1,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+) -> None:
+    """Evaluate a detector: frame/video/per-manipulation metrics, ROC/PR/confusion plots, JSON + markdown."""
+    from .models import create_model
+    from .training.checkpoint import load_trained_model, read_meta
+    from .training.config import parse_overrides
+    from .training.datasets import read_dataset
+    from .training.evaluate import evaluate_records
+    from .training.extract import ExtractConfig, extract_faces as run_extract, load_extract_info
+    from .training.splits import load_splits, split_records
+
+    try:
+        if checkpoint is not None and read_meta(checkpoint) is not None:
+            net = load_trained_model(checkpoint, model)
+            name = net.info.name
+        elif model is None:
+            raise ValueError("name the model (--model), or give a checkpoint folder with meta.json")
+        else:
+            net = create_model(model, weights=None if weights.lower() == "none" else weights,
+                               checkpoint_path=checkpoint)  # fmt: skip
+            name = model
+        records = read_dataset(dataset, data, **parse_overrides(option or []))
+        info = load_extract_info(data)
+        margin = info["margin"] if info else 0.3
+        if info is None:  # raw media: crop the faces first, exactly as analyze would
+            crops = out / "faces"
+            cfg = ExtractConfig(size=net.info.input_size, sampling=frames)
+            summary = run_extract(records, crops, cfg, workers=workers)
+            records = read_dataset("csv", crops / "faces.csv")
+            console.print(f"extracted {summary.faces} faces into {crops}/", highlight=False)
+        elif info.get("size") != net.info.input_size:
+            err_console.print(f"[yellow]warning:[/yellow] crops are {info.get('size')} px, {name} takes "
+                              f"{net.info.input_size} px: they are resized", highlight=False)  # fmt: skip
+        if splits is not None:
+            parts = split_records(records, load_splits(splits), strict=False)
+            records = parts.get(split or "test", [])
+        elif split:
+            records = [r for r in records if r.split == split]
+        if not records:
+            raise ValueError("no face crops to evaluate")
+        report = evaluate_records(net, records, out, threshold=threshold, rule=rule, min_faces=min_faces, sbi=sbi,
+                                  batch_size=batch_size, title=f"{name} on {data}", margin=margin)  # fmt: skip
+    except (FakescopeError, ValueError, FileNotFoundError) as e:
+        raise _fail(str(e), 2) from None
+    from .training.evaluate import markdown_table
+
+    console.print(markdown_table(report), highlight=False, markup=False)
+    console.print(f"report in {out}/ (metrics.json, metrics.md, ROC/PR/confusion plots)", highlight=False)
 
 
 def main() -> None:

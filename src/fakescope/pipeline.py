@@ -6,6 +6,7 @@ cropped as they are found and classified in batches, so memory does not grow wit
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
 from collections.abc import Callable
@@ -16,18 +17,18 @@ import numpy as np
 import torch
 
 from . import __version__
+from .errors import WeightsError
 from .faces import DEFAULT_FACE_DETECTOR, create_face_detector
 from .faces.crop import DEFAULT_MARGIN, crop_face
 from .media import Sampling, open_media
-from .models import create_model, sha256_file
+from .models import create_model, get_model_info, sha256_file
 from .rules import RuleOutcome, get_rule, judge_track, judge_video
-from .schema import AnalysisResult, Face, FrameResult, InputInfo, Settings, TrackResult, Verdict
+from .schema import AnalysisResult, ExplanationRecord, Face, FrameResult, InputInfo, Settings, TrackResult, Verdict
 from .tracking import IouTracker
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "mesoinception4"
-DEFAULT_WEIGHTS = "df"
 
 ProgressFn = Callable[[int, int | None], None]  # (frames done, frames expected or None)
 
@@ -37,7 +38,8 @@ class AnalyzeConfig:
     """Every setting of an analysis; recorded in ``result.json`` (``settings``)."""
 
     model: str = DEFAULT_MODEL
-    weights: str | None = DEFAULT_WEIGHTS
+    # a weight tag, "default" (the model's default tag) or None (untrained: only for development)
+    weights: str | None = "default"
     checkpoint_path: str | None = None
     detector: str = DEFAULT_FACE_DETECTOR
     sampling: Sampling = field(default_factory=Sampling)
@@ -52,6 +54,11 @@ class AnalyzeConfig:
     det_threshold: float = 0.6
     batch_size: int = 16
     track_max_gap: int = 3
+    # explanation methods (fakescope.explainers) run on the explained faces: per identity, the
+    # ``explain_per_track`` faces with the highest p_fake (so faces judged fake come first)
+    explain: tuple[str, ...] = ()
+    explain_per_track: int = 4
+    explain_target: str = "fake"
 
 
 class Analyzer:
@@ -63,6 +70,12 @@ class Analyzer:
             cfg = replace(cfg, sampling=Sampling.parse(cfg.sampling))
         self.config = cfg
         get_rule(cfg.rule)  # fail early on an unknown rule
+        info = get_model_info(cfg.model)
+        if cfg.weights == "default" and info.default_weights is None and cfg.checkpoint_path is None:
+            raise WeightsError(
+                f"model {cfg.model!r} ships no trained weights; pass a checkpoint file "
+                "(--checkpoint), or weights 'none' for an untrained model (meaningless scores)"
+            )
         self.model = create_model(cfg.model, weights=cfg.weights, checkpoint_path=cfg.checkpoint_path)
         self.input_size = self.model.info.input_size
         self.detector = create_face_detector(
@@ -87,13 +100,20 @@ class Analyzer:
         tracker = IouTracker(max_gap=cfg.track_max_gap)
         frames: list[FrameResult] = []
         pending: list[tuple[Face, np.ndarray]] = []
+        # per track, a bounded min-heap of the highest-p_fake faces to explain (memory stays bounded)
+        keep: dict[int, list[tuple[float, int, Face, np.ndarray]]] = {}
+        face_frame: dict[int, FrameResult] = {}
 
         def flush() -> None:
             t0 = time.perf_counter()
             logits = self._classify([c for _, c in pending])
-            for (face, _), lg in zip(pending, logits, strict=True):
+            for (face, crop), lg in zip(pending, logits, strict=True):
                 face.logit = float(lg)
                 face.p_fake = float(1.0 / (1.0 + np.exp(-lg)))
+                if cfg.explain:
+                    heap = keep.setdefault(face.track_id, [])
+                    item = (face.p_fake, id(face), face, crop)
+                    (heapq.heappush if len(heap) < cfg.explain_per_track else heapq.heappushpop)(heap, item)
             pending.clear()
             timings["classify"] += time.perf_counter() - t0
 
@@ -121,12 +141,20 @@ class Analyzer:
                 pending.append((face, crop_face(frame.image, d.box, self.input_size, cfg.margin)))
             timings["detect"] += time.perf_counter() - t0
             frames.append(FrameResult(index=frame.index, time=round(frame.time, 4), faces=faces))
+            for face in faces:
+                face_frame[id(face)] = frames[-1]
             if len(pending) >= cfg.batch_size:
                 flush()
             if progress:
                 progress(len(frames), expected)
         if pending:
             flush()
+
+        explained, records = [], []
+        if cfg.explain and keep:
+            t0 = time.perf_counter()
+            explained, records = self._explain(keep, face_frame)
+            timings["explain"] = time.perf_counter() - t0
 
         tracks = _judge_tracks(frames, cfg, min_faces)
         outcome, fake_ids = judge_video([(t.id, _outcome(t)) for t in tracks])
@@ -151,7 +179,7 @@ class Analyzer:
         )
         timings["hash"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - t_start
-        return AnalysisResult(
+        result = AnalysisResult(
             fakescope_version=__version__,
             input=input_info,
             settings=Settings(
@@ -171,7 +199,57 @@ class Analyzer:
             verdict=verdict,
             timings={k: round(v, 4) for k, v in timings.items()},
             warnings=list(getattr(source, "warnings", [])),
+            explanations=records,
         )
+        result._explained = explained
+        return result
+
+    def _explain(self, keep, face_frame):
+        """Run every configured explainer on the kept faces, batched per method."""
+        from .explainers import explain
+
+        cfg = self.config
+        chosen = sorted(
+            (item for heap in keep.values() for item in heap), key=lambda it: (face_frame[it[1]].index, it[2].track_id)
+        )
+        faces = [it[2] for it in chosen]
+        x = torch.from_numpy(np.stack([it[3] for it in chosen])).permute(0, 3, 1, 2).float().div_(255.0)
+        explained = [
+            {
+                "crop": it[3],
+                "maps": {},
+                "track_id": it[2].track_id,
+                "frame_index": face_frame[it[1]].index,
+                "time": face_frame[it[1]].time,
+                "face": face_frame[it[1]].faces.index(it[2]),
+                "p_fake": it[2].p_fake,
+            }
+            for it in chosen
+        ]
+        records = []
+        for method in cfg.explain:
+            maps = []
+            for start in range(0, len(x), cfg.batch_size):
+                ex = explain(self.model, x[start : start + cfg.batch_size], method=method, target=cfg.explain_target)
+                maps.append(ex.maps)
+            all_maps = np.concatenate(maps)
+            for e, face, m in zip(explained, faces, all_maps, strict=True):
+                e["maps"][method] = m
+                records.append(
+                    ExplanationRecord(
+                        frame_index=e["frame_index"],
+                        time=e["time"],
+                        track_id=face.track_id,
+                        face=e["face"],
+                        p_fake=face.p_fake,
+                        method=method,
+                        target=ex.target,
+                        layer=ex.layer,
+                        sign=ex.sign,
+                        value_range=ex.value_range,
+                    )
+                )
+        return explained, records
 
 
 def _expected_samples(sampling: Sampling, frame_count: int | None) -> int | None:

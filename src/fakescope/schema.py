@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: explanations, artifacts
 
 Label = Literal["fake", "real", "inconclusive"]
 
@@ -82,6 +82,23 @@ class Verdict(BaseModel):
     fake_tracks: list[int] = []
 
 
+class ExplanationRecord(BaseModel):
+    """One heatmap of one face (the map itself is written to ``map``/``overlay`` files)."""
+
+    frame_index: int
+    time: float
+    track_id: int
+    face: int = Field(description="index of the face in its frame's faces")
+    p_fake: float
+    method: str
+    target: Literal["fake", "real"]
+    layer: str | None = None
+    sign: str
+    value_range: str
+    overlay: str | None = Field(None, description="PNG of the heatmap over the face, relative to result.json")
+    map: str | None = Field(None, description=".npy float32 map at the crop's size, relative to result.json")
+
+
 class AnalysisResult(BaseModel):
     schema_version: str = SCHEMA_VERSION
     fakescope_version: str
@@ -93,6 +110,10 @@ class AnalysisResult(BaseModel):
     verdict: Verdict
     timings: dict[str, float] = Field(description="seconds per stage")
     warnings: list[str] = []
+    explanations: list[ExplanationRecord] = []
+    artifacts: dict[str, str] = Field({}, description="annotated video / report files, relative to result.json")
+    # in-memory only: face crops (RGB uint8) and raw maps of the explained faces, for the renderers
+    _explained: list[dict] = PrivateAttr(default_factory=list)
 
     @property
     def label(self) -> Label:

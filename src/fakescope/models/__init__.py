@@ -1,5 +1,17 @@
 """Deepfake detectors. Importing this package registers every built-in model."""
 
+from . import (  # noqa: F401  (importing a family's module registers its models)
+    backbones,
+    custom_cnn,
+    densenet,
+    efficientnet,
+    efficientvit,
+    mesonet,  # registers meso4, mesoinception4
+    vgg,
+    vit,
+    xception,
+)
+from ._layers import AttentionProbe, attention_layers, capture_attention
 from ._registry import (
     ModelInfo,
     WeightsInfo,
@@ -10,11 +22,12 @@ from ._registry import (
     sha256_file,
 )
 
-from . import mesonet  # noqa: E402,F401  (registers meso4, mesoinception4)
-
 __all__ = [
+    "AttentionProbe",
     "ModelInfo",
     "WeightsInfo",
+    "attention_layers",
+    "capture_attention",
     "create_model",
     "get_model_info",
     "list_models",

@@ -1,0 +1,190 @@
+"""Layer-wise relevance propagation family over zennit.
+
+Relevance starts at the model's head as the target score (``+logit`` for fake, ``−logit`` for real)
+and is redistributed layer by layer with the rules of a zennit composite (canonized first: BatchNorm
+layers that directly follow a conv/linear in an ``nn.Sequential`` are merged into it). What this base
+adds to zennit:
+
+* the *first layer* (ZBox / flat rules) is the first conv/linear **executed**, not the first one
+  registered (zennit's composites use registration order, which differs e.g. in MesoNet);
+* relevance is seeded so that the head's output receives exactly the target score, also when the
+  model post-processes the head functionally (MesoNet returns ``−fc2(·)``: a plain gradient would
+  flip the relevance's sign);
+* relevance is read at the first layer's input, so the model's own input normalisation (an affine
+  per-pixel map, relevance-conserving) does not rescale it;
+* architectures zennit has no rules for raise :class:`UnsupportedModelError` naming the layer:
+  attention, LayerNorm/GroupNorm, gating or smooth non-linearities (SiLU, GELU, Sigmoid, ...),
+  parameterised layers of unknown type, and conv/linear modules called more than once per forward.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from zennit.canonizers import SequentialMergeBatchNorm
+from zennit.composites import LayerMapComposite, layer_map_base
+from zennit.rules import Epsilon, Flat, Gamma, ZBox, ZPlus
+from zennit.types import Convolution
+
+from ._base import BinaryLogitTarget, Explainer, ExplainerError, _model_name, logits_of, trace_calls
+from ._gradient import first_attention
+
+__all__ = ["LRPExplainer", "lrp_unsupported"]
+
+_PASS_THROUGH = (
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.Dropout, nn.Dropout2d, nn.Identity, nn.Flatten, nn.Unflatten,
+    nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool2d,
+    nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
+    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d,
+)  # fmt: skip
+_RULED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_NO_RULE = (
+    nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d, nn.LocalResponseNorm,
+    nn.SiLU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.Softmax, nn.ELU,
+    nn.SELU, nn.CELU, nn.Softplus, nn.GLU, nn.PReLU, nn.Hardtanh,
+)  # fmt: skip
+
+
+def lrp_unsupported(model: nn.Module, x: torch.Tensor | None = None) -> str | None:
+    """Why zennit LRP cannot explain ``model`` (naming the layer), or None."""
+    name = _model_name(model)
+    att = first_attention(model)
+    if att is not None:
+        kind = type(model.get_submodule(att)).__name__
+        return f"cannot handle layer {att!r} ({kind}) of model {name!r}: no LRP rule for attention"
+    for lname, m in model.named_modules():
+        if not lname or m._modules:
+            continue
+        if isinstance(m, _NO_RULE):
+            return f"cannot handle layer {lname!r} ({type(m).__name__}) of model {name!r}: no LRP rule for it"
+        has_params = any(True for _ in m.parameters(recurse=False))
+        if has_params and not isinstance(m, _RULED + _PASS_THROUGH):
+            return f"cannot handle layer {lname!r} ({type(m).__name__}) of model {name!r}: unknown parameterised layer"
+    counts: dict[str, int] = {}
+    for call in trace_calls(model, x):
+        if isinstance(call.module, _RULED + (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
+            counts[call.name] = counts.get(call.name, 0) + 1
+    for lname, n in counts.items():
+        if n > 1:
+            return (f"cannot handle layer {lname!r} of model {name!r}: called {n} times per forward "
+                    "(rules are per module)")
+    return None
+
+
+class _FirstLayerComposite(LayerMapComposite):
+    """A layer-map composite whose first-layer rule goes to the module named ``first`` (if any)."""
+
+    def __init__(self, layer_map, first: str | None, first_rule, canonizers=None) -> None:
+        super().__init__(layer_map=layer_map, canonizers=canonizers)
+        self.first = first
+        self.first_rule = first_rule
+
+    def mapping(self, ctx, name, module):
+        if self.first_rule is not None and name == self.first:
+            return self.first_rule
+        return super().mapping(ctx, name, module)
+
+
+class LRPExplainer(Explainer):
+    """Base of the zennit LRP methods: composites ``EpsilonPlusFlat`` and ``EpsilonGammaBox``."""
+
+    family = "lrp"
+    composites: ClassVar[tuple[str, ...]] = ("EpsilonPlusFlat", "EpsilonGammaBox")
+    defaults: ClassVar[dict[str, Any]] = {
+        "composite": "EpsilonPlusFlat",
+        "epsilon": 1e-6,
+        "gamma": 0.25,
+        "stabilizer": 1e-6,
+        "canonize": True,
+        "batch_size": 16,
+    }
+    sign = "signed: positive = relevance for the target, negative = against it"
+    value_range = "signed, unnormalised; a face's map sums ≈ the target score (less bias absorption)"
+
+    def __init__(self, model: nn.Module, **params: Any) -> None:
+        super().__init__(model, **params)
+        if self.params["composite"] not in self.composites:
+            raise ExplainerError(
+                f"{self.name}: unknown composite {self.params['composite']!r} (known: {', '.join(self.composites)})"
+            )
+
+    @classmethod
+    def unsupported(cls, model: nn.Module, x: torch.Tensor | None = None) -> str | None:
+        return lrp_unsupported(model, x)
+
+    def _composite(self, first: str | None, first_module: nn.Module | None):
+        p = self.params
+        eps, stab = p["epsilon"], p["stabilizer"]
+        canonizers = [SequentialMergeBatchNorm()] if p["canonize"] else None
+        if p["composite"] == "EpsilonPlusFlat":
+            layer_map = layer_map_base(stab) + [
+                (Convolution, ZPlus(stabilizer=stab)),
+                (nn.Linear, Epsilon(epsilon=eps)),
+            ]
+            return _FirstLayerComposite(layer_map, first, Flat(stabilizer=stab), canonizers)
+        layer_map = layer_map_base(stab) + [
+            (Convolution, Gamma(gamma=p["gamma"], stabilizer=stab)),
+            (nn.Linear, Epsilon(epsilon=eps)),
+        ]
+        first_rule = None
+        if isinstance(first_module, Convolution):
+            low, high = self._box()
+            first_rule = ZBox(low=low, high=high, stabilizer=stab)
+        return _FirstLayerComposite(layer_map, first, first_rule, canonizers)
+
+    def _box(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Lowest/highest input of the first layer: the [0, 1] pixel box through the model's mean/std."""
+        info = getattr(self.model, "info", None)
+        mean = torch.tensor(getattr(info, "mean", (0.0, 0.0, 0.0))).view(1, -1, 1, 1)
+        std = torch.tensor(getattr(info, "std", (1.0, 1.0, 1.0))).view(1, -1, 1, 1)
+        lo, hi = getattr(info, "value_range", (0.0, 1.0))
+        return (lo - mean) / std, (hi - mean) / std
+
+    def _explain(self, x: torch.Tensor, target: BinaryLogitTarget):
+        calls = [c for c in trace_calls(self.model, x) if isinstance(c.module, _RULED)]
+        first = calls[0] if calls else None
+        heads = [c for c in calls if c.out_shape and c.out_shape[0] == 1 and _numel(c.out_shape) == 1]
+        head = heads[-1].module if heads else None
+        composite = self._composite(first.name if first else None, first.module if first else None)
+
+        store: dict[str, torch.Tensor] = {}
+        handles = []
+        if first is not None:  # registered before zennit's hooks, so it sees the raw input
+            handles.append(first.module.register_forward_pre_hook(
+                lambda m, args: store.setdefault("input", args[0]), prepend=True))
+        if head is not None:
+            handles.append(head.register_forward_hook(lambda m, args, out: store.setdefault("head", out)))
+        try:
+            with torch.enable_grad(), composite.context(self.model):
+                xg = x.detach().requires_grad_(True)
+                out = self.model(xg)
+                logits = logits_of(out, len(x))
+                score = target(logits)
+                # relevance of the output is the target score; the gradient seed s at the logits
+                # reaches the head output as s·∂logit/∂head, so s = score / (∂logit/∂head)
+                seed = score.detach().clone()
+                if "head" in store:
+                    (dz,) = torch.autograd.grad(logits.sum(), store["head"], retain_graph=True)
+                    dz = dz.reshape(len(x)).float()
+                    ok = dz.abs() > 1e-12
+                    seed = torch.where(ok, score.detach() / torch.where(ok, dz, torch.ones_like(dz)), seed)
+                inp = store.get("input", xg)
+                (rel,) = torch.autograd.grad(logits, inp, grad_outputs=seed)
+        finally:
+            for h in handles:
+                h.remove()
+        rel = rel.detach().float()
+        if rel.ndim != 4 and rel[0].numel() == x[0].numel():  # flattened in front of a linear layer
+            rel = rel.reshape(x.shape)
+        if rel.ndim != 4:
+            raise ExplainerError(f"{self.name}: first layer input has shape {tuple(rel.shape)}, not an image")
+        return rel.sum(dim=1), logits.detach(), {}
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for s in shape[1:]:
+        n *= s
+    return n

@@ -1,0 +1,69 @@
+"""Score-CAM (Wang et al., CVPR-W 2020, arXiv:1910.01279).
+
+Each channel of the CAM layer, upsampled and min-max scaled to [0, 1], masks the input; the target
+score of each masked input, softmaxed over channels, weights the channels: ``cam = ReLU(Σ_k w_k A_k)``.
+One forward pass per channel and face, run in batches of ``mask_batch_size`` masked faces;
+``max_channels=k`` keeps only the k channels of largest spatial variance (the "Faster Score-CAM"
+shortcut; the others get weight 0), which bounds the cost on wide layers (2048 channels on Xception).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from pytorch_grad_cam import ScoreCAM as _LibScoreCAM
+
+from ._base import autocast, logits_of, register_explainer
+from ._cam import CAMExplainer, _Released
+
+
+class _ScoreCAM(_Released, _LibScoreCAM):
+    """pytorch-grad-cam's ScoreCAM with a batched, memory-bounded weight computation: masked faces
+    are built ``batch_size`` at a time (the library builds all N×K×3×H×W at once) and without tqdm."""
+
+    batch_size = 32
+    bf16 = False
+    max_channels: int | None = None
+
+    def get_cam_weights(self, input_tensor, target_layer, targets, activations, grads):
+        with torch.no_grad():
+            acts = torch.as_tensor(activations, device=self.device).float()
+            up = F.interpolate(acts, size=input_tensor.shape[-2:], mode="bilinear", align_corners=True)
+            flat = up.flatten(2)
+            lo = flat.min(dim=-1).values[..., None, None]
+            hi = flat.max(dim=-1).values[..., None, None]
+            up = (up - lo) / (hi - lo + 1e-8)
+            n, k = acts.shape[:2]
+            if self.max_channels and self.max_channels < k:
+                chosen = acts.flatten(2).var(dim=-1).topk(self.max_channels, dim=1).indices  # n×m
+            else:
+                chosen = torch.arange(k, device=acts.device).expand(n, k)
+            scores = torch.full((n, k), float("-inf"))
+            for i in range(n):
+                idx = chosen[i]
+                for j in range(0, len(idx), self.batch_size):
+                    sel = idx[j : j + self.batch_size]
+                    masked = input_tensor[i][None] * up[i, sel, None]
+                    with autocast(input_tensor.device, self.bf16):
+                        out = self.model(masked)
+                    scores[i, sel.cpu()] = targets[i](logits_of(out, len(masked))).cpu()
+            return torch.softmax(scores, dim=-1).numpy()  # unselected channels: weight 0
+
+
+@register_explainer
+class ScoreCAM(CAMExplainer):
+    """Gradient-free CAM weighted by the target score of channel-masked faces."""
+
+    name = "scorecam"
+    paper = "Wang et al. Score-CAM. CVPR Workshops 2020. arXiv:1910.01279"
+    cam_class = _ScoreCAM
+    uses_gradients = False
+    defaults: ClassVar[dict[str, Any]] = {**CAMExplainer.defaults, "batch_size": 4, "mask_batch_size": 32,
+                                                   "max_channels": None}
+
+    def _configure(self, cam: Any) -> None:
+        cam.batch_size = int(self.params["mask_batch_size"])
+        cam.bf16 = bool(self.params["bf16"])
+        cam.max_channels = self.params["max_channels"]

@@ -1,0 +1,142 @@
+"""Self-contained HTML report of one analysis: verdict and reason, per-identity table, a timeline of
+p_fake per identity (inline SVG), thumbnails of explained faces with their heatmaps, settings,
+timings and warnings. Images are embedded as data URIs, so the file can be mailed or archived alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..schema import AnalysisResult, write_atomic
+from .annotate import COLOURS, png_bytes
+
+_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
+h1{font-size:1.5rem} h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}
+.badge{display:inline-block;padding:.2rem .7rem;border-radius:.4rem;color:#fff;font-weight:700}
+table{border-collapse:collapse;font-size:.9rem} td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left}
+.gallery{display:flex;flex-wrap:wrap;gap:1rem} figure{margin:0;border:1px solid #ddd;padding:.4rem}
+figure img{width:160px;height:160px;image-rendering:auto;display:inline-block}
+figcaption{font-size:.8rem;color:#444} .muted{color:#777;font-size:.85rem}
+"""
+
+
+def _rgb_hex(label: str) -> str:
+    r, g, b = COLOURS[label]
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def data_uri(rgb: np.ndarray) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes(rgb)).decode("ascii")
+
+
+def timeline_svg(result: AnalysisResult, width: int = 900, height: int = 260) -> str:
+    """p_fake over time per identity, with the decision threshold as a dashed line."""
+    pad_l, pad_r, pad_t, pad_b = 46, 110, 12, 34
+    pw, ph = width - pad_l - pad_r, height - pad_t - pad_b
+    t_end = result.input.duration or max((f.time for f in result.frames), default=0.0) or 1.0
+    x = lambda t: pad_l + pw * (t / t_end if t_end else 0)  # noqa: E731
+    y = lambda p: pad_t + ph * (1 - p)  # noqa: E731
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="p_fake over time per identity">',
+        f'<rect x="{pad_l}" y="{pad_t}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#bbb"/>',
+    ]
+    for p in (0, 0.25, 0.5, 0.75, 1):
+        parts.append(f'<text x="{pad_l - 6}" y="{y(p) + 4:.1f}" font-size="11" text-anchor="end">{p:g}</text>')
+    for i in range(6):
+        t = t_end * i / 5
+        parts.append(f'<text x="{x(t):.1f}" y="{height - 14}" font-size="11" text-anchor="middle">{t:.1f}s</text>')
+    thr = result.settings.threshold
+    parts.append(
+        f'<line x1="{pad_l}" x2="{pad_l + pw}" y1="{y(thr):.1f}" y2="{y(thr):.1f}" stroke="#d62728" '
+        f'stroke-dasharray="5,4"/><text x="{pad_l + pw + 4}" y="{y(thr) + 4:.1f}" font-size="11" '
+        f'fill="#d62728">threshold {thr:g}</text>'
+    )
+    series: dict[int, list[tuple[float, float]]] = {}
+    for fr in result.frames:
+        for face in fr.faces:
+            series.setdefault(face.track_id, []).append((fr.time, face.p_fake))
+    for k, (tid, pts) in enumerate(sorted(series.items())):
+        c = _PALETTE[k % len(_PALETTE)]
+        poly = " ".join(f"{x(t):.1f},{y(p):.1f}" for t, p in pts)
+        parts.append(f'<polyline points="{poly}" fill="none" stroke="{c}" stroke-width="2"/>')
+        parts.extend(f'<circle cx="{x(t):.1f}" cy="{y(p):.1f}" r="3" fill="{c}"/>' for t, p in pts)
+        parts.append(
+            f'<text x="{pad_l + pw + 4}" y="{pad_t + 14 + 16 * k}" font-size="12" fill="{c}">identity #{tid}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_report(result: AnalysisResult, faces: Sequence[dict] = (), annotated: str | None = None) -> str:
+    """HTML text. ``faces``: dicts with ``crop`` (RGB uint8), ``overlays`` {method: RGB uint8},
+    ``track_id``, ``time``, ``p_fake``."""
+    e = html.escape
+    v = result.verdict
+    rows = "".join(
+        f"<tr><td>#{t.id}</td><td><span class='badge' style='background:{_rgb_hex(t.label)}'>{t.label}</span></td>"
+        f"<td>{t.n_faces}</td><td>{t.first_time:.2f}–{t.last_time:.2f} s</td><td>{t.mean_p_fake:.3f}</td>"
+        f"<td>{t.max_p_fake:.3f}</td><td>{e(t.reason)}</td></tr>"
+        for t in result.tracks
+    )
+    gallery = []
+    for f in faces:
+        imgs = f"<img alt='face crop' src='{data_uri(f['crop'])}'>" + "".join(
+            f"<img alt='{e(m)} heatmap' title='{e(m)}' src='{data_uri(ov)}'>" for m, ov in f["overlays"].items()
+        )
+        methods = ", ".join(f["overlays"]) or "no explanation"
+        gallery.append(
+            f"<figure>{imgs}<figcaption>identity #{f['track_id']} · t={f['time']:.2f} s · "
+            f"p_fake={f['p_fake']:.3f} · {e(methods)}</figcaption></figure>"
+        )
+    inp = result.input
+    info = {
+        "file": inp.name,
+        "sha256": inp.sha256,
+        "size": f"{inp.width}×{inp.height}",
+        "kind": inp.kind,
+        "duration": f"{inp.duration:.2f} s" if inp.duration else "-",
+        "fps": f"{inp.fps:.3f}" if inp.fps else "-",
+        "frames sampled": str(len(result.frames)),
+        "faces": str(result.n_faces),
+    }
+    kv = lambda d: "".join(f"<tr><th>{e(str(k))}</th><td>{e(str(val))}</td></tr>" for k, val in d.items())  # noqa: E731
+    video = (
+        f"<h2>Annotated video</h2><p><a href='{e(annotated)}'>{e(annotated)}</a> (next to this report)</p>"
+        if annotated
+        else ""
+    )
+    warn = "".join(f"<li>{e(w)}</li>" for w in result.warnings)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>fakescope report — {e(inp.name)}</title>
+<style>{_CSS}</style></head><body>
+<h1>fakescope report: {e(inp.name)}</h1>
+<p id="verdict"><span class="badge" style="background:{_rgb_hex(v.label)}">{v.label.upper()}</span>
+{"" if v.score is None else f" score {v.score:.3f} · "}{e(v.reason)}</p>
+<p class="muted">model {e(result.settings.model)} ({e(str(result.settings.weights))}) · detector
+{e(result.settings.detector)} · rule {e(result.settings.rule)} @ {result.settings.threshold:g} ·
+fakescope {e(result.fakescope_version)} · {e(result.created)}</p>
+<h2>Identities</h2>
+<table><tr><th>id</th><th>verdict</th><th>faces</th><th>span</th><th>mean p_fake</th><th>max p_fake</th>
+<th>reason</th></tr>{rows}</table>
+<h2>Timeline</h2>{timeline_svg(result)}
+<h2>Explained faces</h2><div class="gallery">{"".join(gallery) or "<p class='muted'>none</p>"}</div>
+{video}
+<h2>Input</h2><table>{kv(info)}</table>
+<h2>Settings</h2><table>{kv(result.settings.model_dump())}</table>
+<h2>Timings (s)</h2><table>{kv(result.timings)}</table>
+{f"<h2>Warnings</h2><ul>{warn}</ul>" if warn else ""}
+</body></html>
+"""
+
+
+def write_report(result: AnalysisResult, out_path: str | Path, faces: Sequence[dict] = (), annotated=None) -> Path:
+    return write_atomic(out_path, render_report(result, faces, annotated))

@@ -1,0 +1,1 @@
+"""One router per resource: analyses (jobs) and meta (models, explainers, health)."""
