@@ -125,21 +125,29 @@ def create_model(
 
     ``weights``: a tag from ``get_model_info(name).weights`` (e.g. ``"df"``), ``"default"`` for the
     model's default tag, or ``None`` for random initialisation. ``checkpoint_path`` loads a local file
-    with the same loader as the default tag instead (it overrides ``weights``).
+    instead (it overrides ``weights``): a file written by ``fakescope convert``, or — for a model
+    without a weight loader of its own — any checkpoint :mod:`fakescope.models.convert` recognises,
+    both with the checkpoint's preprocessing in ``model.info``; otherwise the default tag's loader.
     The returned module carries its :class:`ModelInfo` as ``model.info`` and the tag as
     ``model.weights_tag``.
     """
     entry = _MODELS.get(name)
     info = entry.info
-    model = entry.builder(**kwargs)
     tag: str | None = None
     if checkpoint_path is not None:
-        if not info.weights:
-            raise WeightsError(f"model {name!r} has no weight loader for {checkpoint_path}")
-        wi = info.weights[info.default_weights or next(iter(info.weights))]
         path = Path(checkpoint_path)
         if not path.is_file():
             raise WeightsError(f"{path}: weight file not found")
+        from . import convert  # lazily: the importers build on this registry
+
+        if not info.weights or convert.is_converted(path):
+            model, info = convert.load_checkpoint(path, arch=name, **kwargs)
+            model.info = info
+            model.weights_tag = f"file:{path.name}"
+            return model.eval()
+    model = entry.builder(**kwargs)
+    if checkpoint_path is not None:
+        wi = info.weights[info.default_weights or next(iter(info.weights))]
         wi.loader(model, path)
         tag = f"file:{path.name}"
     elif weights is not None:

@@ -1,0 +1,147 @@
+"""DeepfakeBench (Yan et al., NeurIPS 2023 Datasets & Benchmarks) detectors → fakescope models.
+
+Source: https://github.com/SCLBD/DeepfakeBench, ``training/detectors/*_detector.py`` (a detector
+holds its network as ``backbone``, so every key starts with ``backbone.``) and
+``training/networks/*.py``. All detectors read here end in 2 logits and score
+``softmax(pred)[:, 1]`` as the probability of fake (label 1 = fake in ``label_dict``) → fake logit
+= z₁ − z₀. Their configs (``training/config/detector/*.yaml``) feed 256×256 RGB normalised with
+mean = std = 0.5; the converted models keep that preprocessing (input size 256).
+
+* ``xception`` (``networks/xception.py``, Cadene layout as FaceForensics++) → fakescope
+  ``xception``. ``backbone.adjust_channel.*`` (a 1×1 conv + BN built by the network but only used by
+  other detectors' ``adjust_channel`` mode) is ignored; head ``backbone.last_linear[.1]``.
+* ``efficientnetb4`` (``networks/efficientnetb4.py``: ``efficientnet_pytorch`` B4 as
+  ``backbone.efficientnet``, head ``backbone.last_layer``) → fakescope ``tf_efficientnet_b4`` with
+  the ``efficientnet_pytorch_padding`` adapter: the strided convolutions pad statically for the
+  nominal 380 px (efficientnet_pytorch), and the stem is DeepfakeBench's replacement
+  ``nn.Conv2d(3, 48, 3, stride=2, bias=False)`` — no padding at all.
+* ``meso4`` (``networks/mesonet.py``, from HongguLiu/MesoNet-Pytorch) → fakescope ``meso4``. Its
+  convolutions have no bias (zeros are filled in); one BatchNorm ``bn1`` serves blocks 1 and 2 and
+  ``bn2`` blocks 3 and 4 (each is copied to both); its BatchNorm eps is PyTorch's 1e-5 against the
+  Keras 1e-3 of fakescope's port, folded exactly into the scale (γ·√(σ²+1e-3)/√(σ²+1e-5), exact in
+  eval mode); it flattens N×C×H×W where the Keras port flattens N×H×W×C (``fc1`` columns permuted);
+  fakescope's MesoNet negates its last unit, so ``fc2`` gets z_real − z_fake.
+* ``meso4Inception`` cannot be mapped: DeepfakeBench's inception layers have no ReLU after their
+  branch convolutions, fakescope's ``mesoinception4`` (the Keras original) has one after each.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ...errors import WeightsError
+from ..efficientnet import EFFICIENTNET_INPUT_SIZE
+from ._base import Conversion, Importer, KeyPlan, meta_model, register_importer, target_shapes
+from ._effnet import EffnetNames, effnet_variant
+from .ffpp import xception_plan
+
+__all__ = ["DeepfakeBenchImporter"]
+
+_MEAN = _STD = (0.5, 0.5, 0.5)
+_SIZE = 256
+_HEAD_NOTE = "2-logit head (index 1 = fake) → one logit z_fake − z_real"
+
+
+def _variant(sd) -> str | None:
+    if "backbone.block1.rep.0.conv1.weight" in sd and any(k.startswith("backbone.last_linear.") for k in sd):
+        return "xception"
+    if "backbone.efficientnet._conv_stem.weight" in sd and "backbone.last_layer.weight" in sd:
+        return "efficientnetb4"
+    if (
+        all(f"backbone.{k}.weight" in sd for k in ("conv1", "conv4", "fc2"))
+        and "backbone.block1.rep.0.conv1.weight" not in sd
+    ):
+        return "meso4"
+    if "backbone.Incption1_conv1.weight" in sd:
+        return "meso4Inception"
+    return None
+
+
+@register_importer
+class DeepfakeBenchImporter(Importer):
+    name = "deepfakebench"
+    title = "DeepfakeBench xception / efficientnetb4 / meso4 detectors (SCLBD/DeepfakeBench training/)"
+    priority = 0
+    fake_index = 1
+
+    def detect(self, sd, arch=None) -> bool:
+        return _variant(sd) is not None
+
+    def convert(self, sd, arch=None, fake_index=None) -> Conversion:
+        variant = _variant(sd)
+        fake = self._fake_index(fake_index)
+        if variant == "xception":
+            return self._xception(sd, arch, fake)
+        if variant == "efficientnetb4":
+            return self._efficientnet(sd, arch, fake)
+        if variant == "meso4":
+            return self._meso4(sd, arch, fake)
+        if variant == "meso4Inception":
+            raise WeightsError(
+                "deepfakebench meso4Inception cannot be mapped faithfully: its inception layers "
+                "(training/networks/mesonet.py InceptionLayer1/2) have no ReLU after the branch convolutions, "
+                "fakescope's mesoinception4 (the Keras original) applies one after each"
+            )
+        raise WeightsError("deepfakebench checkpoint: not an xception, efficientnetb4 or meso4 detector")
+
+    def _xception(self, sd, arch, fake) -> Conversion:
+        arch = self._arch(arch, "xception")
+        plan = KeyPlan(sd, target_shapes(arch), self.name, arch)
+        head = "backbone.last_linear.1." if "backbone.last_linear.1.weight" in sd else "backbone.last_linear."
+        xception_plan(plan, "backbone.", head, fake)
+        plan.ignore_matching(r"^backbone\.adjust_channel\.", "adjust_channel is unused by the xception detector")
+        return Conversion(arch, plan.result(), self.name, _SIZE, _MEAN, _STD, notes=[_HEAD_NOTE, *plan.notes()])
+
+    def _efficientnet(self, sd, arch, fake) -> Conversion:
+        b = effnet_variant(sd, "backbone.efficientnet.", self.name)
+        arch = self._arch(arch, f"tf_efficientnet_b{b}")
+        target = target_shapes(arch)
+        names = EffnetNames(k.removeprefix("backbone.") for k in target)
+        plan = KeyPlan(sd, target, self.name, arch)
+        for t in target:
+            if not t.startswith("backbone.classifier."):
+                plan.copy(t, "backbone.efficientnet." + names.source_key(t.removeprefix("backbone.")))
+        plan.head(("backbone.classifier.weight", "backbone.classifier.bias"),
+                  ("backbone.last_layer.weight", "backbone.last_layer.bias"), fake)  # fmt: skip
+        nominal = EFFICIENTNET_INPUT_SIZE[b]  # efficientnet_pytorch's image_size for B<b>
+        adapter = {"name": "efficientnet_pytorch_padding", "image_size": nominal, "stem_padding": [0, 0, 0, 0]}
+        return Conversion(
+            arch, plan.result(), self.name, _SIZE, _MEAN, _STD, adapter=adapter,
+            notes=[_HEAD_NOTE, f"efficientnet_pytorch static 'same' padding for {nominal} px; unpadded stem "
+                   "(DeepfakeBench replaced _conv_stem by nn.Conv2d(3, 48, 3, stride=2, bias=False))", *plan.notes()],
+        )  # fmt: skip
+
+    def _meso4(self, sd, arch, fake) -> Conversion:
+        arch = self._arch(arch, "meso4")
+        target = target_shapes(arch)
+        model = meta_model(arch)
+        plan = KeyPlan(sd, target, self.name, arch)
+        for i in range(4):
+            plan.copy(f"features.{i}.conv.weight", f"backbone.conv{i + 1}.weight")
+            plan.fill(f"features.{i}.conv.bias", torch.zeros(target[f"features.{i}.conv.bias"]))
+            bn, eps = f"backbone.bn{1 if i < 2 else 2}.", model.features[i].bn.eps
+
+            def fold(gamma: torch.Tensor, var: torch.Tensor, eps: float = eps) -> torch.Tensor:
+                return gamma * torch.sqrt(var + eps) / torch.sqrt(var + 1e-5)
+
+            plan.combine(f"features.{i}.bn.weight", (bn + "weight", bn + "running_var"), fold)
+            for p in ("bias", "running_mean", "running_var", "num_batches_tracked"):
+                plan.copy(f"features.{i}.bn.{p}", bn + p)
+        side = int(math.isqrt(target["fc1.weight"][1] // model.num_features))
+
+        def nhwc(w: torch.Tensor) -> torch.Tensor:  # columns c·64 + h·8 + w → (h·8 + w)·16 + c
+            return w.reshape(w.shape[0], -1, side, side).permute(0, 2, 3, 1).reshape(w.shape[0], -1)
+
+        plan.copy("fc1.weight", "backbone.fc1.weight", nhwc)
+        plan.copy("fc1.bias", "backbone.fc1.bias")
+        plan.head(("fc2.weight", "fc2.bias"), ("backbone.fc2.weight", "backbone.fc2.bias"), fake, negate=True)
+        return Conversion(
+            arch, plan.result(), self.name, _SIZE, _MEAN, _STD,
+            notes=[_HEAD_NOTE + " (stored negated: fakescope's MesoNet negates its last unit)",
+                   "bias-free convolutions: zero biases filled in",
+                   "shared BatchNorms bn1 (blocks 1, 2) and bn2 (blocks 3, 4) copied to each block",
+                   "BatchNorm eps 1e-5 folded into the scale for fakescope's eps 1e-3 (exact in eval mode)",
+                   "fc1 columns reordered from C×H×W to H×W×C flattening", *plan.notes()],
+        )  # fmt: skip
