@@ -117,3 +117,20 @@ def test_too_few_faces_is_inconclusive(samples):
     r = a.analyze(samples / "single_face.mp4")
     assert r.verdict.label == "inconclusive"
     assert "needs at least 3" in r.tracks[0].reason
+
+
+def test_onnx_backend_matches_torch(analyzer, samples, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKESCOPE_CACHE", str(tmp_path))
+    onnx = fakescope.Analyzer(backend="onnx")
+    assert list((tmp_path / "onnx").glob("mesoinception4-*.onnx"))
+    a = analyzer.analyze(samples / "multi_face.jpg")
+    b = onnx.analyze(samples / "multi_face.jpg")
+    assert b.settings.backend == "onnxruntime"
+    pa = [f.p_fake for fr in a.frames for f in fr.faces]
+    pb = [f.p_fake for fr in b.frames for f in fr.faces]
+    assert np.allclose(pa, pb, atol=1e-4)
+
+
+def test_bf16_backend_runs_and_is_recorded(samples):
+    r = fakescope.Analyzer(bf16=True).analyze(samples / "single_face.jpg")
+    assert r.settings.backend == "torch-bf16" and r.n_faces == 1

@@ -76,12 +76,15 @@ def analyze(
     margin: Annotated[float, typer.Option(min=0.0, max=2.0, help="Crop margin: side = (1+m)·box.")] = 0.3,
     detect_size: Annotated[int, typer.Option(help="Detect on frames downscaled to this side (0: full).")] = 640,
     batch_size: Annotated[int, typer.Option(min=1, help="Faces per classifier call.")] = 16,
+    backend: Annotated[str, typer.Option(help="Scoring backend: torch or onnx (onnxruntime).")] = "torch",
+    bf16: Annotated[bool, typer.Option("--bf16", help="bfloat16 autocast (torch backend; less exact).")] = False,
     explain: Annotated[
         str | None, typer.Option(help="Explanation methods, comma-separated (see `fakescope explainers`).")
     ] = None,
     explain_per_track: Annotated[int, typer.Option(min=1, help="Faces explained per identity.")] = 4,
     annotate: Annotated[
-        bool | None, typer.Option("--annotate/--no-annotate", help="Write the annotated video (default: with --explain).")
+        bool | None,
+        typer.Option("--annotate/--no-annotate", help="Write the annotated video (default: with --explain)."),
     ] = None,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write report.html per input.")] = True,
 ) -> None:
@@ -106,6 +109,8 @@ def analyze(
             batch_size=batch_size,
             explain=_methods(explain),
             explain_per_track=explain_per_track,
+            backend=backend,
+            bf16=bf16,
         )
         analyzer = Analyzer(cfg)
     except (FakescopeError, ValueError) as e:
@@ -316,7 +321,9 @@ def serve(
 
 @app.command("extract-faces")
 def extract_faces(
-    data: Annotated[Path, typer.Argument(help="Dataset folder or CSV (see --dataset), or images/videos with --dataset media.")],
+    data: Annotated[
+        Path, typer.Argument(help="Dataset folder or CSV (see --dataset), or images/videos with --dataset media.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (faces.csv, crops, landmarks).")],
     dataset: Annotated[str, typer.Option(help="Dataset reader (auto: guess from the layout).")] = "auto",
     option: Annotated[
@@ -406,19 +413,27 @@ def train(
 
 @app.command()
 def evaluate(
-    data: Annotated[Path, typer.Argument(help="extract-faces folder / faces.csv, or a dataset (faces are extracted first).")],
+    data: Annotated[
+        Path, typer.Argument(help="extract-faces folder / faces.csv, or a dataset (faces are extracted first).")
+    ],
     model: Annotated[str | None, typer.Option(help="Model name (default: from the checkpoint's meta.json).")] = None,
     weights: Annotated[str, typer.Option(help="Weight tag of the model, when no --checkpoint.")] = "default",
     checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint folder or weight file.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for metrics.json/.md and plots.")] = Path("results/eval"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for metrics.json/.md and plots.")] = Path(
+        "results/eval"
+    ),
     dataset: Annotated[str, typer.Option(help="Dataset reader (auto: guess from the layout).")] = "auto",
     option: Annotated[list[str] | None, typer.Option("--option", help="Reader option key=value.")] = None,
-    split: Annotated[str | None, typer.Option(help="Only this split: a name from --splits or the dataset's own.")] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Only this split: a name from --splits or the dataset's own.")
+    ] = None,
     splits: Annotated[Path | None, typer.Option(help="Split file (splits.json of a training run).")] = None,
     rule: Annotated[str, typer.Option(help="Video-level verdict rule (see `fakescope rules`).")] = "share",
     threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="p_fake above which a face is fake.")] = 0.5,
     min_faces: Annotated[int, typer.Option(min=1, help="Fewest faces a clip needs for a video verdict.")] = 1,
-    sbi: Annotated[bool, typer.Option("--sbi/--no-sbi", help="Add self-blended pseudo-fakes of the real faces.")] = False,
+    sbi: Annotated[
+        bool, typer.Option("--sbi/--no-sbi", help="Add self-blended pseudo-fakes of the real faces.")
+    ] = False,
     frames: Annotated[str, typer.Option(help="Frame sampling when faces must be extracted first.")] = "even:32",
     workers: Annotated[int, typer.Option(min=1, help="Worker processes for the extraction.")] = 1,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
@@ -429,7 +444,8 @@ def evaluate(
     from .training.config import parse_overrides
     from .training.datasets import read_dataset
     from .training.evaluate import evaluate_records
-    from .training.extract import ExtractConfig, extract_faces as run_extract, load_extract_info
+    from .training.extract import ExtractConfig, load_extract_info
+    from .training.extract import extract_faces as run_extract
     from .training.splits import load_splits, split_records
 
     try:
@@ -469,6 +485,79 @@ def evaluate(
 
     console.print(markdown_table(report), highlight=False, markup=False)
     console.print(f"report in {out}/ (metrics.json, metrics.md, ROC/PR/confusion plots)", highlight=False)
+
+
+@app.command()
+def convert(
+    src: Annotated[Path, typer.Argument(help="Published checkpoint (.pth/.pt/.tar, .safetensors, Keras .h5).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output .safetensors file.")],
+    fmt: Annotated[
+        str,
+        typer.Option("--format", help="Source layout: auto, ffpp, deepfakebench, sbi, dfdc, efficientvit, timm, "
+                     "torchvision, keras-mesonet, fakescope."),
+    ] = "auto",
+    arch: Annotated[str | None, typer.Option(help="fakescope model to map onto (default: from the file).")] = None,
+    fake_index: Annotated[
+        int | None,
+        typer.Option(min=0, max=1, help="Index of 'fake' in a 2-logit head of a timm/torchvision file (default 1)."),
+    ] = None,
+    trust_pickle: Annotated[
+        bool, typer.Option("--trust-pickle", help="Allow pickled Python objects (whole models): runs their code.")
+    ] = False,
+) -> None:
+    """Import a published detector checkpoint as fakescope safetensors (weights + preprocessing metadata)."""
+    from .models.convert import convert_file, save_converted
+
+    if out.suffix != ".safetensors":
+        raise _fail(f"--out must end in .safetensors, not {out.name!r}", 2)
+    if trust_pickle:
+        err_console.print(
+            f"[yellow]warning:[/yellow] --trust-pickle: unpickling {src} can run code from the file",
+            highlight=False, soft_wrap=True,
+        )  # fmt: skip
+    try:
+        conv = convert_file(src, fmt, arch, trust_pickle=trust_pickle, fake_index=fake_index)
+        save_converted(conv, out)
+    except FakescopeError as e:
+        raise _fail(str(e), 2) from None
+    table = Table(title=f"{src.name} → {out}", show_header=False)
+    table.add_column("key", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    for key, value in (
+        ("source format", conv.source_format),
+        ("architecture", conv.arch + (f" {conv.model_kwargs}" if conv.model_kwargs else "")),
+        ("input", f"{conv.input_size}px RGB in [0, 1], mean {tuple(round(v, 4) for v in conv.mean)}, "
+                  f"std {tuple(round(v, 4) for v in conv.std)}"),
+        ("output", "1 logit = log-odds of fake"),
+        ("tensors", str(len(conv.state_dict))),
+        *(("note", n) for n in conv.notes),
+    ):  # fmt: skip
+        table.add_row(key, value)
+    console.print(table)
+    console.print(f"use it with: fakescope analyze VIDEO --model {conv.arch} --checkpoint {out}", highlight=False)
+
+
+@app.command()
+def export(
+    model: Annotated[str, typer.Argument(help="Model name (see `fakescope models`).")],
+    onnx: Annotated[Path, typer.Option("--onnx", help="Output .onnx file.")],
+    weights: Annotated[
+        str, typer.Option(help="Weight tag of the model ('default': its default tag; 'none': untrained).")
+    ] = "default",
+    checkpoint: Annotated[Path | None, typer.Option(help="Local weight file instead of a tag.")] = None,
+    opset: Annotated[int, typer.Option(min=7, help="ONNX opset.")] = 17,
+    check: Annotated[bool, typer.Option("--check/--no-check", help="Compare onnxruntime with PyTorch.")] = True,
+) -> None:
+    """Export a detector to ONNX (dynamic batch, model metadata embedded, checked with onnxruntime)."""
+    from .models import create_model
+    from .models.export import export_onnx
+
+    try:
+        net = create_model(model, weights=None if weights.lower() == "none" else weights, checkpoint_path=checkpoint)
+        path = export_onnx(net, onnx, opset=opset, check=check)
+    except (FakescopeError, ValueError, RuntimeError) as e:
+        raise _fail(str(e), 2) from None
+    console.print(f"{model} ({net.info.input_size}px, weights {net.weights_tag or 'none'}) → {path}", highlight=False)
 
 
 def main() -> None:

@@ -6,8 +6,10 @@ cropped as they are found and classified in batches, so memory does not grow wit
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -56,6 +58,10 @@ class AnalyzeConfig:
     track_max_gap: int = 3
     # explanation methods (fakescope.explainers) run on the explained faces: per identity, the
     # ``explain_per_track`` faces with the highest p_fake (so faces judged fake come first)
+    # how faces are scored: "torch" (eager), "onnx" (onnxruntime; the model is exported once to a cache
+    # folder, $FAKESCOPE_CACHE or ~/.cache/fakescope), with ``bf16`` for torch: bfloat16 autocast
+    backend: str = "torch"
+    bf16: bool = False
     explain: tuple[str, ...] = ()
     explain_per_track: int = 4
     explain_target: str = "fake"
@@ -78,14 +84,39 @@ class Analyzer:
             )
         self.model = create_model(cfg.model, weights=cfg.weights, checkpoint_path=cfg.checkpoint_path)
         self.input_size = self.model.info.input_size
+        self.classifier = self._classifier()
         self.detector = create_face_detector(
             cfg.detector, threshold=cfg.det_threshold, max_side=cfg.detect_max_side, min_size=cfg.min_face_size
         )
 
+    def _classifier(self):
+        cfg = self.config
+        if cfg.backend not in ("torch", "onnx"):
+            raise ValueError(f"unknown backend {cfg.backend!r}: use 'torch' or 'onnx'")
+        if cfg.backend == "onnx":
+            if cfg.bf16:
+                raise ValueError("bf16 applies to the torch backend only")
+            from .models.export import OnnxModel, export_onnx
+
+            path = _onnx_cache_path(self.model)
+            if not path.is_file():
+                log.info("exporting %s to %s", cfg.model, path)
+                export_onnx(self.model, path)
+            return OnnxModel(path)
+        if cfg.bf16:
+            from .models.export import autocast_bf16
+
+            return autocast_bf16(self.model)
+        return self.model
+
+    @property
+    def backend_name(self) -> str:
+        return "onnxruntime" if self.config.backend == "onnx" else ("torch-bf16" if self.config.bf16 else "torch")
+
     @torch.inference_mode()
     def _classify(self, crops: list[np.ndarray]) -> np.ndarray:
         x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float().div_(255.0)
-        return self.model(x).float().reshape(-1).numpy()
+        return self.classifier(x).float().reshape(-1).numpy()
 
     def analyze(self, path: str | Path, progress: ProgressFn | None = None) -> AnalysisResult:
         cfg = self.config
@@ -193,6 +224,7 @@ class Analyzer:
                 margin=cfg.margin,
                 detect_max_side=cfg.detect_max_side,
                 min_face_size=cfg.min_face_size,
+                backend=self.backend_name,
             ),
             frames=frames,
             tracks=tracks,
@@ -250,6 +282,16 @@ class Analyzer:
                     )
                 )
         return explained, records
+
+
+def _onnx_cache_path(model: torch.nn.Module) -> Path:
+    """Where the ONNX export of ``model`` is cached: keyed by its name and a hash of its weights."""
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    root = Path(os.environ.get("FAKESCOPE_CACHE", Path.home() / ".cache" / "fakescope"))
+    return root / "onnx" / f"{model.info.name}-{h.hexdigest()[:16]}.onnx"
 
 
 def _expected_samples(sampling: Sampling, frame_count: int | None) -> int | None:

@@ -14,7 +14,8 @@ module                operation                                   output (N = ba
 ``fc``                linear 256→1                                 N (logit of fake)
 ====================  =========================================  ===================
 
-Convolutions have no bias (BatchNorm follows). 0.39 M parameters, ~1.1 GFLOPs at 224 px.
+Convolutions have no bias (BatchNorm follows). 0.39 M parameters, 0.74 G multiply-adds (1.47 GFLOPs)
+at 224 px.
 Default Grad-CAM layer ``features.3.act``: the last ReLU before pooling, N×256×28×28.
 """
 

@@ -8,7 +8,7 @@
   in [0, 1] (torch tensor or numpy array) → N fake-logits as a float32 torch tensor; ``.info`` is
   the stored :class:`ModelInfo` (with ``weights={}``: loaders are code, not data).
 * :func:`autocast_bf16` wraps a PyTorch model for bfloat16 autocast inference in channels-last
-  memory format (fast on CPUs with AVX512-BF16 / AMX; see :func:`cpu_has_bf16`).
+  memory format (fast on CPUs with AVX512-BF16 / AMX; see :func:`cpu_has_bf16`; lossy, opt-in).
 
 ONNX export uses the TorchScript-based exporter (``dynamo=False``): it is several times faster to
 run, honours ``opset`` exactly and handles every registered model; pass ``dynamo=True`` for the
@@ -202,7 +202,9 @@ def cpu_has_bf16() -> bool:
 class AutocastBf16(nn.Module):
     """Runs the wrapped model under ``torch.autocast("cpu", dtype=torch.bfloat16)``.
 
-    Same contract as the wrapped model (N×3×H×W float RGB in [0, 1] → N float32 logits). With
+    Same contract as the wrapped model (N×3×H×W float RGB in [0, 1] → N float32 logits).
+    ``forward_features`` runs under autocast, ``forward_head`` in float32 (models without that pair
+    run entirely under autocast). With
     ``channels_last`` the model's weights and each input are converted to channels-last memory
     format (faster convolutions with oneDNN). The wrapped model is ``self.model``; layer names for
     hooks (e.g. ``info.cam_layer``) refer to it, not to the wrapper. Gradients still flow (autocast
@@ -220,16 +222,25 @@ class AutocastBf16(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
+        model = self.model
+        if not (hasattr(model, "forward_features") and hasattr(model, "forward_head")):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return model(x).float()
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            out = self.model(x)
-        return out.float()
+            features = model.forward_features(x)
+        # The head (pooling + classifier) is cheap: run it in float32 so the logit itself is not
+        # rounded to bf16's 8-bit mantissa.
+        with torch.autocast("cpu", enabled=False):
+            return model.forward_head(features.float()).float()
 
 
 def autocast_bf16(model: nn.Module, channels_last: bool = True) -> AutocastBf16:
     """``model`` wrapped for bf16 autocast (+ channels-last) CPU inference; see :class:`AutocastBf16`.
 
-    Converts the model's parameters to channels-last in place. Scores move by about 1e-3 in
-    probability (see bench/RESULTS.md); check :func:`cpu_has_bf16` first — without native bf16 the
+    Converts the model's parameters to channels-last in place. bf16 keeps 8 mantissa bits for
+    weights and activations: features drift by a few percent through a deep network and scores can
+    move by 1e-2 or more (measured in bench/RESULTS.md), so this is an opt-in speed mode — the
+    onnxruntime path is exact to ~1e-5. Check :func:`cpu_has_bf16` first: without native bf16 the
     wrapper is slower than float32.
     """
     return AutocastBf16(model, channels_last=channels_last)
