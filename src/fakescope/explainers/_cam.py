@@ -180,9 +180,8 @@ class CAMExplainer(Explainer):
         def reshape(t: torch.Tensor) -> torch.Tensor:
             return to_grid(t, model)
 
-        cam = cls(model, [layer], reshape_transform=reshape)
-        self._configure(cam)
-        with cam:
+        with cls(model, [layer], reshape_transform=reshape) as cam:
+            self._configure(cam)
             targets = [target] * len(x)
             if self.uses_gradients:
                 xg = x.detach().requires_grad_(True)

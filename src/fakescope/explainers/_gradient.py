@@ -67,10 +67,13 @@ class GradientExplainer(Explainer):
     def _explain(self, x: torch.Tensor, target: BinaryLogitTarget):
         fwd = SignedLogit(self.model, target, bf16=self.params["bf16"])
         x = x.detach().requires_grad_(True)
+        self._logits = None  # a method that scores the unperturbed faces anyway may set it
         with seeded(self.params["seed"]):
             attr, extras = self.attribute(fwd, x)
         x = x.detach()
-        if self.forward_is_input and fwd.last is not None and len(fwd.last) == len(x):
+        if self._logits is not None:
+            logits = self._logits
+        elif self.forward_is_input and fwd.last is not None and len(fwd.last) == len(x):
             logits = fwd.last * target.sign
         else:
             with torch.no_grad():

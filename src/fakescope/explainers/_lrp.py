@@ -15,6 +15,11 @@ adds to zennit:
 * architectures zennit has no rules for raise :class:`UnsupportedModelError` naming the layer:
   attention, LayerNorm/GroupNorm, gating or smooth non-linearities (SiLU, GELU, Sigmoid, ...),
   parameterised layers of unknown type, and conv/linear modules called more than once per forward.
+
+Functional operations are not hooked: concatenations and reshapes pass relevance unchanged, but a
+residual addition (Xception, MobileNetV2) passes the full relevance to both branches, so relevance
+is only approximately conserved in residual networks (zennit offers canonizers for torchvision
+ResNets only).
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ def lrp_unsupported(model: nn.Module, x: torch.Tensor | None = None) -> str | No
     for lname, m in model.named_modules():
         if not lname or m._modules:
             continue
-        if isinstance(m, _NO_RULE):
+        if isinstance(m, _NO_RULE) and not isinstance(m, _PASS_THROUGH):  # ReLU6 subclasses Hardtanh
             return f"cannot handle layer {lname!r} ({type(m).__name__}) of model {name!r}: no LRP rule for it"
         has_params = any(True for _ in m.parameters(recurse=False))
         if has_params and not isinstance(m, _RULED + _PASS_THROUGH):
@@ -71,6 +76,10 @@ def lrp_unsupported(model: nn.Module, x: torch.Tensor | None = None) -> str | No
             return (f"cannot handle layer {lname!r} of model {name!r}: called {n} times per forward "
                     "(rules are per module)")
     return None
+
+
+class _Stop(Exception):
+    """Ends a forward pass early (raised by a hook once it has what it needs)."""
 
 
 class _FirstLayerComposite(LayerMapComposite):
@@ -114,7 +123,7 @@ class LRPExplainer(Explainer):
     def unsupported(cls, model: nn.Module, x: torch.Tensor | None = None) -> str | None:
         return lrp_unsupported(model, x)
 
-    def _composite(self, first: str | None, first_module: nn.Module | None):
+    def _composite(self, first: str | None, first_module: nn.Module | None, x: torch.Tensor):
         p = self.params
         eps, stab = p["epsilon"], p["stabilizer"]
         canonizers = [SequentialMergeBatchNorm()] if p["canonize"] else None
@@ -130,24 +139,41 @@ class LRPExplainer(Explainer):
         ]
         first_rule = None
         if isinstance(first_module, Convolution):
-            low, high = self._box()
+            low, high = self._box(first_module, x)
             first_rule = ZBox(low=low, high=high, stabilizer=stab)
         return _FirstLayerComposite(layer_map, first, first_rule, canonizers)
 
-    def _box(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Lowest/highest input of the first layer: the [0, 1] pixel box through the model's mean/std."""
-        info = getattr(self.model, "info", None)
-        mean = torch.tensor(getattr(info, "mean", (0.0, 0.0, 0.0))).view(1, -1, 1, 1)
-        std = torch.tensor(getattr(info, "std", (1.0, 1.0, 1.0))).view(1, -1, 1, 1)
-        lo, hi = getattr(info, "value_range", (0.0, 1.0))
-        return (lo - mean) / std, (hi - mean) / std
+    def _box(self, first: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Lowest/highest possible input of the first layer (1×C×H×W): the pixel box
+        ``info.value_range`` (default [0, 1]) pushed through the model's own preprocessing (which
+        must be per-pixel monotone, e.g. normalisation or a channel flip), stopping at that layer."""
+        lo, hi = getattr(getattr(self.model, "info", None), "value_range", (0.0, 1.0))
+        corners = torch.stack([torch.full_like(x[0], float(lo)), torch.full_like(x[0], float(hi))])
+        seen: list[torch.Tensor] = []
+
+        def stop(module: nn.Module, args: Any) -> None:
+            seen.append(args[0].detach())
+            raise _Stop
+
+        handle = first.register_forward_pre_hook(stop)
+        try:
+            with torch.no_grad():
+                self.model(corners)
+        except _Stop:
+            pass
+        finally:
+            handle.remove()
+        if not seen:
+            raise ExplainerError(f"{self.name}: the first layer was not reached")
+        a, b = seen[0][:1], seen[0][1:2]
+        return torch.minimum(a, b), torch.maximum(a, b)
 
     def _explain(self, x: torch.Tensor, target: BinaryLogitTarget):
         calls = [c for c in trace_calls(self.model, x) if isinstance(c.module, _RULED)]
         first = calls[0] if calls else None
         heads = [c for c in calls if c.out_shape and c.out_shape[0] == 1 and _numel(c.out_shape) == 1]
         head = heads[-1].module if heads else None
-        composite = self._composite(first.name if first else None, first.module if first else None)
+        composite = self._composite(first.name if first else None, first.module if first else None, x)
 
         store: dict[str, torch.Tensor] = {}
         handles = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import torch
 from captum.attr import DeepLift as _DeepLift
 from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR
 from torch import nn
@@ -59,7 +60,11 @@ class DeepLift(GradientExplainer):
         return None
 
     def attribute(self, fwd, x):
-        attr, delta = _DeepLift(fwd).attribute(
-            x, baselines=self.baseline(x), target=0, return_convergence_delta=True
-        )
-        return attr, {"convergence_delta": delta.detach().float()}
+        base = self.baseline(x)
+        attr = _DeepLift(fwd).attribute(x, baselines=base, target=0)
+        with torch.no_grad():  # summation-to-delta residual, one forward pass on x and b together
+            scores = fwd(torch.cat([x.detach(), base]))[:, 0]
+        n = len(x)
+        self._logits = scores[:n] * fwd.target.sign
+        delta = attr.detach().flatten(1).sum(1) - (scores[:n] - scores[n:])
+        return attr, {"convergence_delta": delta.float()}

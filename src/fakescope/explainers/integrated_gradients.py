@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import torch
 from captum.attr import IntegratedGradients as _IG
 
 from ._base import register_explainer
@@ -35,13 +36,19 @@ class IntegratedGradients(GradientExplainer):
     value_range = "signed, unnormalised; a face's map sums to score(face) − score(baseline)"
 
     def attribute(self, fwd, x):
-        attr, delta = _IG(fwd).attribute(
+        base = self.baseline(x)
+        attr = _IG(fwd).attribute(
             x,
-            baselines=self.baseline(x),
+            baselines=base,
             target=0,
             n_steps=int(self.params["n_steps"]),
             method=self.params["integration"],
             internal_batch_size=self.params["internal_batch_size"],
-            return_convergence_delta=True,
         )
-        return attr, {"convergence_delta": delta.detach().float()}
+        # completeness residual Σ IG − (score(x) − score(b)); one forward pass on x and b together
+        with torch.no_grad():
+            scores = fwd(torch.cat([x.detach(), base]))[:, 0]
+        n = len(x)
+        delta = attr.detach().flatten(1).sum(1) - (scores[:n] - scores[n:])
+        self._logits = scores[:n] * fwd.target.sign
+        return attr, {"convergence_delta": delta.float()}
