@@ -500,3 +500,19 @@ def test_clahe_and_bf16_training_round_trip(tmp_path):
     assert x.grad is not None and x.grad.abs().sum() > 0
     img = (np.random.default_rng(0).random((32, 32, 3)) * 80).astype(np.uint8)
     assert apply_clahe(img).shape == img.shape and apply_clahe(img).std() > img.std()
+
+
+def test_shipped_sbi_detector_loads_and_reproduces_its_recorded_scores(mesonet_faces):
+    import fakescope.models.sbi  # noqa: F401  (registers sbi_mobilenetv2 until models/__init__ imports it)
+    from fakescope.models import create_model, get_model_info
+    from fakescope.pipeline import Analyzer
+
+    wi = get_model_info("sbi_mobilenetv2").weights["sbi"]
+    meta = json.loads((wi.path.parent / "meta.json").read_text())
+    assert meta["architecture"] == "mobilenetv2" and meta["preprocessing"]["margin"] == 0.3
+    model = create_model("sbi_mobilenetv2")  # checks the sha256
+    assert model.weights_tag == "sbi"
+    recorded = {r["image"]: r["sbi"] for r in meta["evaluation"]["mesonet_faces"]}
+    analyzer = Analyzer(model="sbi_mobilenetv2", weights="sbi")
+    res = analyzer.analyze(mesonet_faces / "df" / "df01254.jpg")
+    assert res.frames[0].faces[0].p_fake == pytest.approx(recorded["df/df01254.jpg"], abs=1e-4)

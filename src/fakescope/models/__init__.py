@@ -7,6 +7,7 @@ from . import (  # noqa: F401  (importing a family's module registers its models
     efficientnet,
     efficientvit,
     mesonet,  # registers meso4, mesoinception4
+    sbi,  # the self-blended-images detector trained here (weights/sbi/DATA_CARD.md)
     vgg,
     vit,
     xception,

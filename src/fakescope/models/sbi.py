@@ -60,7 +60,7 @@ def load_safetensors_strict(model: nn.Module, path: str | Path) -> None:
             "sbi": WeightsInfo(
                 tag="sbi",
                 file="sbi/sbi_mobilenetv2.safetensors",
-                sha256="",
+                sha256="eea879ed8790fdcca45baa79974ef9ff6f1a892d88c92c47fc4f46785a29017b",
                 loader=load_safetensors_strict,
                 licence="Apache-2.0 (trained here); derived from torchvision's BSD-3 ImageNet weights; training "
                 "faces from MIT/public-domain packages (DATA_CARD.md); ImageNet terms of use",
