@@ -13,9 +13,16 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+# torch and yuface each bundle an OpenMP runtime whose idle threads busy-wait; next to PyAV's decode
+# threads they starve each other (bench/RESULTS.md, "Analysis pipeline": 2.9× → 1.4× the bare decode
+# time). Idle threads that sleep cost nothing measurable. Set before either library loads; a value
+# the user set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
