@@ -9,6 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from conftest import CHROMIUM_ARGS
 from typer.testing import CliRunner
 
 import fakescope
@@ -83,15 +84,7 @@ def test_report_renders_in_headless_chromium(explained_run, tmp_path):
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-quic",
-            ],
+            args=CHROMIUM_ARGS,
         )
         try:
             page = browser.new_page()

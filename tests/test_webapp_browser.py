@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import CHROMIUM_ARGS
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,15 +24,6 @@ pytestmark = pytest.mark.skipif(
     reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install -y chromium)",
 )
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 def _free_port() -> int:
