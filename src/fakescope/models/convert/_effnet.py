@@ -89,3 +89,13 @@ class EffnetNames:
             return f"_blocks.{self.index[(stage, j)]}.{table[module]}.{param}"
         module, param = key.rsplit(".", 1)
         return f"{_TOP[module]}.{param}"
+
+
+def plan_effnet_backbone(plan, target: Iterable[str], source_prefix: str) -> None:
+    """Plan the copy of every ``backbone.*`` tensor of a timm EfficientNet except its classifier from
+    an efficientnet_pytorch state dict whose keys start with ``source_prefix`` (e.g. ``"net."``)."""
+    target = list(target)
+    names = EffnetNames(k.removeprefix("backbone.") for k in target)
+    for t in target:
+        if not t.startswith("backbone.classifier."):
+            plan.copy(t, source_prefix + names.source_key(t.removeprefix("backbone.")))

@@ -34,7 +34,7 @@ import torch
 from ...errors import WeightsError
 from ..efficientnet import EFFICIENTNET_INPUT_SIZE
 from ._base import Conversion, Importer, KeyPlan, meta_model, register_importer, target_shapes
-from ._effnet import EffnetNames, effnet_variant
+from ._effnet import effnet_variant, plan_effnet_backbone
 from .ffpp import xception_plan
 
 __all__ = ["DeepfakeBenchImporter"]
@@ -98,11 +98,8 @@ class DeepfakeBenchImporter(Importer):
         b = effnet_variant(sd, "backbone.efficientnet.", self.name)
         arch = self._arch(arch, f"tf_efficientnet_b{b}")
         target = target_shapes(arch)
-        names = EffnetNames(k.removeprefix("backbone.") for k in target)
         plan = KeyPlan(sd, target, self.name, arch)
-        for t in target:
-            if not t.startswith("backbone.classifier."):
-                plan.copy(t, "backbone.efficientnet." + names.source_key(t.removeprefix("backbone.")))
+        plan_effnet_backbone(plan, target, "backbone.efficientnet.")
         plan.head(("backbone.classifier.weight", "backbone.classifier.bias"),
                   ("backbone.last_layer.weight", "backbone.last_layer.bias"), fake)  # fmt: skip
         nominal = EFFICIENTNET_INPUT_SIZE[b]  # efficientnet_pytorch's image_size for B<b>

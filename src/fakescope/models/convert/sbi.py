@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ..efficientnet import EFFICIENTNET_INPUT_SIZE
 from ._base import Conversion, Importer, KeyPlan, register_importer, target_shapes
-from ._effnet import EffnetNames, effnet_variant
+from ._effnet import effnet_variant, plan_effnet_backbone
 
 __all__ = ["SelfBlendedImagesImporter"]
 
@@ -39,11 +39,8 @@ class SelfBlendedImagesImporter(Importer):
         b = effnet_variant(sd, "net.", self.name)
         arch = self._arch(arch, f"tf_efficientnet_b{b}")
         target = target_shapes(arch)
-        names = EffnetNames(k.removeprefix("backbone.") for k in target)
         plan = KeyPlan(sd, target, self.name, arch)
-        for t in target:
-            if not t.startswith("backbone.classifier."):
-                plan.copy(t, "net." + names.source_key(t.removeprefix("backbone.")))
+        plan_effnet_backbone(plan, target, "net.")
         plan.head(("backbone.classifier.weight", "backbone.classifier.bias"), ("net._fc.weight", "net._fc.bias"),
                   self._fake_index(fake_index))  # fmt: skip
         return Conversion(
