@@ -133,7 +133,8 @@ def model_state(model: nn.Module) -> dict:
         "training": [m.training for m in model.modules()],
         "fused": [getattr(m, "fused_attn", None) for m in model.modules()],
         "record": [getattr(m, "record_attn", None) for m in model.modules()],
-        "weights": [float(t.float().sum()) for t in model.state_dict().values() if t.is_floating_point()],
+        # logical values (contiguous copy): explainers may switch the memory format to channels-last
+        "weights": [float(t.contiguous().float().sum()) for t in model.state_dict().values() if t.is_floating_point()],
         "grads": [p.grad is None for p in model.parameters()],
         "grad_mode": torch.is_grad_enabled(),
     }
@@ -252,6 +253,28 @@ def test_batching_does_not_change_maps(meso, faces256):
     a = explain(meso, x[:1], "ig", n_steps=2, internal_batch_size=2).maps
     b = explain(meso, x[:1], "ig", n_steps=2, internal_batch_size=1).maps
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6 * np.abs(a).max())
+
+
+def test_auto_batch_and_channels_last(meso, faces256):
+    from fakescope.explainers import auto_batch
+
+    assert auto_batch("auto", "cpu") == 8 and auto_batch(None, "cpu") == 8 and auto_batch("auto", "cuda") == 32
+    assert auto_batch(3, "cpu") == 3
+    for bad in (0, -1, 2.5, True, "big"):
+        with pytest.raises(ExplainerError, match="positive integer or 'auto'"):
+            auto_batch(bad, "cpu", "internal_batch_size")
+    with pytest.raises(ExplainerError, match="internal_batch_size"):
+        explain(meso, faces256[:1], "ig", n_steps=2, internal_batch_size=0)
+    # the default ("auto") inner batch gives the maps of one-at-a-time evaluation
+    a = explain(meso, faces256[:1], "ig", n_steps=12).maps
+    b = explain(meso, faces256[:1], "ig", n_steps=12, internal_batch_size=1).maps
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * np.abs(a).max())
+    # explainers leave the model in channels-last format; a plain NCHW forward still scores the same
+    conv = next(m for m in meso.modules() if isinstance(m, nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        np.testing.assert_allclose(meso(faces256[:2]).reshape(-1).numpy(),
+                                   explain(meso, faces256[:2], "gradcam").logits, rtol=1e-4, atol=1e-4)
 
 
 # ---------------------------------------------------------------------------- IG completeness

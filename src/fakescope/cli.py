@@ -238,6 +238,41 @@ def explainers() -> None:
 
 
 @app.command()
+def info(
+    as_json: Annotated[bool, typer.Option("--json", help="As JSON.")] = False,
+) -> None:
+    """Show the runtime: versions, threads, memory allocator, bf16 and GPU support (for bug reports)."""
+    import json
+    import os
+    import platform
+
+    import torch
+
+    from ._alloc import active_allocator, find_tcmalloc
+
+    data = {
+        "fakescope": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "allocator": active_allocator(),
+        "tcmalloc_library": find_tcmalloc(),
+        "cpu_bf16": bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        "cuda": torch.cuda.is_available(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+    }
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    table = Table(title="fakescope runtime", show_header=False)
+    for k, v in data.items():
+        table.add_row(k, str(v))
+    console.print(table)
+
+
+@app.command()
 def models(
     as_json: Annotated[bool, typer.Option("--json", help="Full metadata (paper, source, sha256) as JSON.")] = False,
 ) -> None:
@@ -561,6 +596,10 @@ def export(
 
 
 def main() -> None:
+    """Console entry point: re-execute under tcmalloc if installed (see ``fakescope._alloc``), run."""
+    from ._alloc import reexec_with_tcmalloc
+
+    reexec_with_tcmalloc()
     app()
 
 

@@ -40,12 +40,14 @@ from ._base import (
     Explanation,
     SignedLogit,
     UnsupportedModelError,
+    auto_batch,
     create_explainer,
     explain,
     explainer_class,
     list_explainers,
     make_baseline,
     register_explainer,
+    to_channels_last,
 )
 
 __all__ = [
@@ -56,10 +58,12 @@ __all__ = [
     "Explanation",
     "SignedLogit",
     "UnsupportedModelError",
+    "auto_batch",
     "create_explainer",
     "explain",
     "explainer_class",
     "list_explainers",
     "make_baseline",
     "register_explainer",
+    "to_channels_last",
 ]

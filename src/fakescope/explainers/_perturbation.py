@@ -1,6 +1,6 @@
 """Perturbation family over captum: the model is only *run* (no gradients) on copies of a face
 where regions are replaced by a baseline (blurred face by default), ``perturbations_per_eval``
-copies per forward pass.
+copies per forward pass (``"auto"``: 8 on a CPU, 32 on a GPU).
 
 Regions are SLIC superpixels of the face (scikit-image; ``n_segments``, ``compactness``) for LIME,
 KernelSHAP and superpixel occlusion, or sliding windows for classic occlusion. Every pixel gets the
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from skimage.segmentation import slic
 
-from ._base import BinaryLogitTarget, Explainer, SignedLogit, logits_of, make_baseline, seeded
+from ._base import BinaryLogitTarget, Explainer, SignedLogit, auto_batch, logits_of, make_baseline, seeded
 
 __all__ = ["PerturbationExplainer", "slic_segments"]
 
@@ -37,7 +37,7 @@ class PerturbationExplainer(Explainer):
     defaults: ClassVar[dict[str, Any]] = {
         "baseline": "blurred",
         "blur_sigma": None,
-        "perturbations_per_eval": 32,
+        "perturbations_per_eval": "auto",
         "n_segments": 50,
         "compactness": 10.0,
         "seed": 0,
@@ -52,6 +52,10 @@ class PerturbationExplainer(Explainer):
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         """Attributions 1×3×H×W for one face (1×3×H×W) and its extras (arrays with leading dim 1)."""
         raise NotImplementedError
+
+    def ppe(self, face: torch.Tensor) -> int:
+        """``perturbations_per_eval`` with ``"auto"`` resolved for the face's device."""
+        return auto_batch(self.params["perturbations_per_eval"], face.device, "perturbations_per_eval")
 
     def segments(self, face: torch.Tensor) -> torch.Tensor:
         """1×1×H×W superpixel mask of a 1×3×H×W face (captum ``feature_mask``)."""

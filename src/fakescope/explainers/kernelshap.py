@@ -31,6 +31,6 @@ class KernelShap(PerturbationExplainer):
             target=0,
             feature_mask=mask,
             n_samples=int(self.params["n_samples"]),
-            perturbations_per_eval=int(self.params["perturbations_per_eval"]),
+            perturbations_per_eval=self.ppe(face),
         )
         return attr, {"segments": mask[:, 0]}

@@ -31,7 +31,7 @@ class Occlusion(PerturbationExplainer):
     }
 
     def attribute_face(self, fwd, face, baseline):
-        ppe = int(self.params["perturbations_per_eval"])
+        ppe = self.ppe(face)
         if self.params["superpixels"]:
             mask = self.segments(face)
             attr = FeatureAblation(fwd).attribute(

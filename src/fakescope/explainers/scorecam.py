@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from pytorch_grad_cam import ScoreCAM as _LibScoreCAM
 
-from ._base import autocast, logits_of, register_explainer
+from ._base import _device_of, auto_batch, autocast, logits_of, register_explainer
 from ._cam import CAMExplainer, _Released
 
 
@@ -60,10 +60,10 @@ class ScoreCAM(CAMExplainer):
     paper = "Wang et al. Score-CAM. CVPR Workshops 2020. arXiv:1910.01279"
     cam_class = _ScoreCAM
     uses_gradients = False
-    defaults: ClassVar[dict[str, Any]] = {**CAMExplainer.defaults, "batch_size": 4, "mask_batch_size": 32,
+    defaults: ClassVar[dict[str, Any]] = {**CAMExplainer.defaults, "batch_size": 4, "mask_batch_size": "auto",
                                                    "max_channels": None}
 
     def _configure(self, cam: Any) -> None:
-        cam.batch_size = int(self.params["mask_batch_size"])
+        cam.batch_size = auto_batch(self.params["mask_batch_size"], _device_of(self.model), "mask_batch_size")
         cam.bf16 = bool(self.params["bf16"])
         cam.max_channels = self.params["max_channels"]

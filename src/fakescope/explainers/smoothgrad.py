@@ -2,8 +2,8 @@
 face (captum ``NoiseTunnel`` around ``Saliency``).
 
 ``stdevs`` is the noise standard deviation in input units (faces are in [0, 1]; the paper's 10–20 %
-of the range); ``nt_samples`` noisy copies per face, evaluated ``nt_samples_batch_size`` at a time.
-``abs`` and the channel reduction work as for ``saliency``.
+of the range); ``nt_samples`` noisy copies per face, evaluated ``nt_samples_batch_size`` at a time
+(``"auto"``: 8 on a CPU, 32 on a GPU). ``abs`` and the channel reduction work as for ``saliency``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from captum.attr import NoiseTunnel
 from captum.attr import Saliency as _Saliency
 
-from ._base import register_explainer
+from ._base import auto_batch, register_explainer
 from ._gradient import GradientExplainer
 
 
@@ -27,7 +27,7 @@ class SmoothGrad(GradientExplainer):
         **GradientExplainer.defaults,
         "nt_samples": 16,
         "stdevs": 0.15,
-        "nt_samples_batch_size": 16,
+        "nt_samples_batch_size": "auto",
         "abs": True,
         "reduce": None,
     }
@@ -44,7 +44,7 @@ class SmoothGrad(GradientExplainer):
             x,
             nt_type="smoothgrad",
             nt_samples=int(self.params["nt_samples"]),
-            nt_samples_batch_size=self.params["nt_samples_batch_size"],
+            nt_samples_batch_size=auto_batch(self.params["nt_samples_batch_size"], x.device, "nt_samples_batch_size"),
             stdevs=float(self.params["stdevs"]),
             target=0,
             abs=bool(self.params["abs"]),
