@@ -3,19 +3,23 @@
 For each model, on the four MesoNet test face crops (tests/data/mesonet/test_images/{df,real})
 resized to the model's input size and repeated to ``--faces``:
 
-1. one forward pass of the batch (the baseline cost per face);
-2. Grad-CAM: fakescope's fast path vs ``pytorch_grad_cam.GradCAM`` used directly (target: a tiny
-   callable returning the logit); ms/face and ratio to one forward pass (target ≤ 1.1×);
-3. Integrated Gradients (50 steps), GradientSHAP, LIME, KernelSHAP with the same number of
-   steps/samples on both sides: fakescope (fp32 and ``bf16=True``; correlation of bf16 with fp32
-   maps) vs captum called directly with library defaults (no ``internal_batch_size``,
-   ``perturbations_per_eval=1``, same SLIC ``feature_mask``); ms/face and speed-up (target ≥ 3×);
+1. one forward pass of the batch, twice: as fakescope runs it (channels-last weights and input) and
+   plain (a separate, contiguous copy of the model, NCHW input — what a user's own script does);
+2. Grad-CAM: fakescope's fast path vs ``pytorch_grad_cam.GradCAM`` used directly on the plain copy
+   (target: a tiny callable returning the logit); ms/face and ratio to each forward (target ≤ 1.1×);
+3. Integrated Gradients (50 steps), GradientSHAP (16 samples), LIME and KernelSHAP (``--perturb-samples``)
+   with the same number of steps/samples on both sides: fakescope defaults (fp32 and ``bf16=True``;
+   correlation of bf16 with fp32 maps) vs captum called directly on the plain copy with library
+   defaults (no ``internal_batch_size``, ``perturbations_per_eval=1``, same SLIC ``feature_mask``);
+   ms/face and speed-up (target ≥ 3×);
 4. every other registered method with fakescope defaults.
 
-Variants that are compared are run interleaved (A, B, C, A, B, C, ...) in the same process and the
-median is reported. Library-default IG/LIME are slow on CPU, so step 3 runs on ``--heavy-faces``
-faces (default 1) with ``--perturb-samples`` (default 50) LIME/KernelSHAP samples on both sides;
-``--small-batch`` adds fakescope runs with ``internal_batch_size`` / ``perturbations_per_eval`` = 4.
+The memory allocator matters as much as anything else on a CPU (glibc malloc returns big activation
+buffers to the kernel after every call), so the whole benchmark runs once per ``--allocators`` entry
+in a child process (``system`` = glibc malloc, ``tcmalloc`` = LD_PRELOAD, as the ``fakescope`` command
+runs itself), and the table adds the cross row "fakescope under tcmalloc vs captum under glibc":
+the installed CLI against a plain Python script calling the library. Variants that are compared
+within one allocator run interleaved (A, B, C, A, B, C, ...) in the same process; medians reported.
 Xception has no trained weights offline: it is randomly initialised (cost only).
 
     .venv/bin/python bench/explainers.py [--faces N] [--models mesoinception4 xception] [--write-results]
@@ -24,10 +28,14 @@ Xception has no trained weights offline: it is randomly initialised (cost only).
 from __future__ import annotations
 
 import argparse
+import copy
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,6 +49,7 @@ from captum.attr import GradientShap, IntegratedGradients, KernelShap, Lime  # n
 from pytorch_grad_cam import GradCAM  # noqa: E402
 
 import fakescope  # noqa: E402
+from fakescope._alloc import active_allocator, find_tcmalloc  # noqa: E402
 from fakescope.explainers import UnsupportedModelError, explain, list_explainers, make_baseline  # noqa: E402
 from fakescope.explainers._base import get_layer  # noqa: E402
 from fakescope.explainers._perturbation import slic_segments  # noqa: E402
@@ -84,40 +93,57 @@ def corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.nanmean(rs))
 
 
-def bench_model(name: str, args, rows: list, notes: list) -> None:
+def row(model, variant, faces, sec, fwd=None, plain=None, speedup="—", note="", key=None) -> dict:
+    return {"model": model, "variant": variant, "faces": faces, "ms": None if sec is None else sec * 1e3,
+            "x_fwd": None if sec is None or fwd is None else sec / fwd,
+            "x_plain": None if sec is None or plain is None else sec / plain,
+            "speedup": speedup, "note": note, "key": key}
+
+
+def bench_model(name: str, args, rows: list) -> None:
     model = fakescope.create_model(name, weights=WEIGHTS[name]).eval()
+    plain = copy.deepcopy(model)  # contiguous (NCHW) copy for the library calls and the plain forward
+    fakescope.explainers.to_channels_last(model)  # what explain() does on its first call anyway
     size = model.info.input_size
     heavy = name == "xception"
     x = load_faces(size, args.faces)
+    xcl = x.contiguous(memory_format=torch.channels_last)
     xh = x[: args.heavy_faces]  # IG/SHAP/LIME (library defaults are slow): fewer faces
     n, nh = len(x), len(xh)
 
     def f(inp):  # one logit per face, for captum with target=None
-        return model(inp).reshape(len(inp), -1)[:, 0]
+        return plain(inp).reshape(len(inp), -1)[:, 0]
 
     # -- 1 + 2: forward and Grad-CAM --------------------------------------------------------
-    layer = get_layer(model, model.info.cam_layer)
+    layer = get_layer(plain, plain.info.cam_layer)
 
-    def fwd():
+    def fwd_fs():
         with torch.no_grad():
-            model(x)
+            model(xcl)
+
+    def fwd_plain():
+        with torch.no_grad():
+            plain(x)
 
     def fs_gradcam():
         explain(model, x, "gradcam")
 
     def lib_gradcam():
-        with GradCAM(model, target_layers=[layer]) as cam:
+        with GradCAM(plain, target_layers=[layer]) as cam:
             cam(x, targets=[LogitTarget()] * n)
 
-    fwd(), fs_gradcam(), lib_gradcam()  # warm-up
-    t = interleaved({"fwd": fwd, "fs": fs_gradcam, "lib": lib_gradcam}, args.repeats)
-    tf = statistics.median(t["fwd"]) / n
-    rows.append((name, "forward pass", n, tf, None, "—", "baseline"))
-    tfs, tlib = statistics.median(t["fs"]) / n, statistics.median(t["lib"]) / n
-    rows.append((name, "gradcam: fakescope fast", n, tfs, tfs / tf, f"{tlib / tfs:.2f}×",
-                 f"target ≤ 1.1× fwd: {'met' if tfs / tf <= 1.1 else 'NOT met'}"))
-    rows.append((name, "gradcam: pytorch-grad-cam direct", n, tlib, tlib / tf, "1×", ""))
-    print(f"[{name}] fwd {tf * 1e3:.1f} ms/face, gradcam fs {tfs * 1e3:.1f} lib {tlib * 1e3:.1f}", flush=True)
+    variants = {"fwd": fwd_fs, "plain": fwd_plain, "fs": fs_gradcam, "lib": lib_gradcam}
+    for fn in variants.values():  # warm-up
+        fn()
+    t = interleaved(variants, args.repeats)
+    tf, tp, tfs, tlib = (statistics.median(t[k]) / n for k in ("fwd", "plain", "fs", "lib"))
+    rows.append(row(name, "forward pass, fakescope (channels-last)", n, tf, tf, tp, note="baseline", key="fwd"))
+    rows.append(row(name, "forward pass, plain (NCHW)", n, tp, tf, tp, key="plain"))
+    rows.append(row(name, "gradcam: fakescope fast", n, tfs, tf, tp, f"{tlib / tfs:.2f}×",
+                    f"target ≤ 1.1× fwd: {'met' if tfs / tf <= 1.1 else 'NOT met'}", key="gradcam/fs"))
+    rows.append(row(name, "gradcam: pytorch-grad-cam direct", n, tlib, tf, tp, "1×", key="gradcam/lib"))
+    print(f"[{name}] fwd {tf * 1e3:.1f} plain {tp * 1e3:.1f} ms/face, gradcam fs {tfs * 1e3:.1f} "
+          f"lib {tlib * 1e3:.1f}", flush=True)
 
     # -- 3: IG / GradientSHAP / LIME / KernelSHAP vs captum defaults --------------------------
     n_samples = args.perturb_samples
@@ -153,61 +179,78 @@ def bench_model(name: str, args, rows: list, notes: list) -> None:
                 out[bf16] = explain(model, xh, method, bf16=bf16, **params).maps
             return run
 
-        reps = args.heavy_repeats
         variants = {"fs": fs(False), "fs_bf16": fs(True), "lib": lib_fn}
-        small = {"integrated_gradients": "internal_batch_size", "lime": "perturbations_per_eval",
-                 "kernelshap": "perturbations_per_eval"}.get(method)
-        if args.small_batch and small:
-            sp = {**params, small: args.small_batch}
-            variants["fs_small"] = lambda method=method, sp=sp: explain(model, xh, method, **sp)
-            variants["fs_small_bf16"] = lambda method=method, sp=sp: explain(model, xh, method, bf16=True, **sp)
-        t = interleaved(variants, reps)
+        if method in ("lime", "kernelshap"):
+            explain(model, xh[:1], method, backend="onnx", n_samples=2)  # export once, outside the timing
+            variants["fs_onnx"] = lambda method=method, params=params: explain(
+                model, xh, method, backend="onnx", **params)
+        t = interleaved(variants, args.heavy_repeats)
         a, b, c = (statistics.median(t[k]) / nh for k in ("fs", "fs_bf16", "lib"))
         r = corr(out[True], out[False])
-        if "fs_small" in t:
-            for key, tag in (("fs_small", "fp32"), ("fs_small_bf16", "bf16")):
-                d = statistics.median(t[key]) / nh
-                rows.append((name, f"{label}: fakescope {tag}, {small}={args.small_batch}", nh, d, d / tf,
-                             f"{c / d:.2f}×", f"target ≥ 3×: {'met' if c / d >= 3 else 'NOT met'}"))
-                print(f"[{name}] {label}: fs {tag} {small}={args.small_batch} {d * 1e3:.0f} ms/face", flush=True)
-        rows.append((name, f"{label}: fakescope fp32", nh, a, a / tf, f"{c / a:.2f}×",
-                     f"target ≥ 3×: {'met' if c / a >= 3 else 'NOT met'}"))
-        rows.append((name, f"{label}: fakescope bf16", nh, b, b / tf, f"{c / b:.2f}×",
-                     f"r(bf16, fp32 maps) = {r:.3f}"))
-        rows.append((name, f"{label}: captum direct, defaults", nh, c, c / tf, "1×", ""))
+        if "fs_onnx" in t:
+            d = statistics.median(t["fs_onnx"]) / nh
+            rows.append(row(name, f"{label}: fakescope fp32, backend=onnx", nh, d, tf, tp, f"{c / d:.2f}×",
+                            f"target ≥ 3×: {'met' if c / d >= 3 else 'NOT met'}", key=f"{method}/onnx"))
+        rows.append(row(name, f"{label}: fakescope fp32", nh, a, tf, tp, f"{c / a:.2f}×",
+                        f"target ≥ 3×: {'met' if c / a >= 3 else 'NOT met'}", key=f"{method}/fs"))
+        rows.append(row(name, f"{label}: fakescope bf16", nh, b, tf, tp, f"{c / b:.2f}×",
+                        f"r(bf16, fp32 maps) = {r:.3f}", key=f"{method}/bf16"))
+        rows.append(row(name, f"{label}: captum direct, defaults", nh, c, tf, tp, "1×", key=f"{method}/lib"))
         print(f"[{name}] {label}: fs {a * 1e3:.0f} bf16 {b * 1e3:.0f} lib {c * 1e3:.0f} ms/face r={r:.3f}",
               flush=True)
 
     # -- 4: every other registered method, fakescope defaults -----------------------------------
     if heavy and args.skip_others_xception:
-        notes.append(f"{name}: other methods not timed (time limit).")
         return
     xo = x[: args.heavy_faces]
     for method in list_explainers():
         if method in COMPARED:
             continue
         if heavy and method in ("scorecam",):
-            rows.append((name, f"{method} (defaults)", 0, None, None, "—",
-                         "skipped: one forward pass per CAM-layer channel and face"))
+            rows.append(row(name, f"{method} (defaults)", 0, None,
+                            note="skipped: one forward pass per CAM-layer channel and face"))
             continue
         try:
             t0 = time.perf_counter()
             explain(model, xo, method)
             dt = (time.perf_counter() - t0) / len(xo)
-            rows.append((name, f"{method} (defaults)", len(xo), dt, dt / tf, "—", ""))
+            rows.append(row(name, f"{method} (defaults)", len(xo), dt, tf, tp))
             print(f"[{name}] {method}: {dt * 1e3:.1f} ms/face", flush=True)
         except UnsupportedModelError as e:
-            rows.append((name, f"{method} (defaults)", 0, None, None, "—", f"unsupported: {str(e)[:60]}"))
+            rows.append(row(name, f"{method} (defaults)", 0, None, note=f"unsupported: {str(e)[:60]}"))
 
 
-def table(rows: list) -> str:
-    lines = ["| model | variant | faces | ms/face | × forward | speed-up vs library | notes |",
-             "|---|---|---:|---:|---:|---:|---|"]
-    for m, v, n, t, rf, sp, note in rows:
-        ms = f"{t * 1e3:.1f}" if t is not None else "—"
-        xf = f"{rf:.2f}" if rf is not None else "—"
-        lines.append(f"| {m} | {v} | {n or '—'} | {ms} | {xf} | {sp} | {note} |")
+def fmt(v, spec: str) -> str:
+    return "—" if v is None else format(v, spec)
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| model | allocator | variant | faces | ms/face | × fwd (fakescope) | × fwd (plain NCHW) | "
+             "speed-up vs library | notes |",
+             "|---|---|---|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['allocator']} | {r['variant']} | {r['faces'] or '—'} | "
+                     f"{fmt(r['ms'], '.1f')} | {fmt(r['x_fwd'], '.2f')} | {fmt(r['x_plain'], '.2f')} | "
+                     f"{r['speedup']} | {r['note']} |")
     return "\n".join(lines) + "\n"
+
+
+def cross_rows(rows: list[dict]) -> list[dict]:
+    """fakescope under tcmalloc (the CLI) vs captum / pytorch-grad-cam under glibc (a plain script)."""
+    by = {(r["model"], r["allocator"], r["key"]): r for r in rows if r["key"]}
+    out = []
+    for (model, alloc, key), r in by.items():
+        if alloc != "tcmalloc" or not key.endswith(("/fs", "/bf16", "/onnx")):
+            continue
+        lib = by.get((model, "system", key.split("/")[0] + "/lib"))
+        if lib is None or not r["ms"]:
+            continue
+        ratio = lib["ms"] / r["ms"]
+        out.append({**r, "allocator": "tcmalloc vs lib on system",
+                    "variant": f"{r['variant']} vs {lib['variant'].split(': ')[1]} (system malloc)",
+                    "speedup": f"{ratio:.2f}×", "note": ("target ≥ 3×: " + ("met" if ratio >= 3 else "NOT met"))
+                    if "gradcam" not in key else ""})
+    return out
 
 
 def write_section(results_md: Path, text: str) -> None:
@@ -222,6 +265,20 @@ def write_section(results_md: Path, text: str) -> None:
     results_md.write_text(new)
 
 
+def child_argv(args, allocator: str, out: str) -> tuple[list[str], dict]:
+    argv = [sys.executable, __file__, "--child", out, "--faces", str(args.faces), "--models", *args.models,
+            "--repeats", str(args.repeats), "--heavy-repeats", str(args.heavy_repeats),
+            "--heavy-faces", str(args.heavy_faces), "--perturb-samples", str(args.perturb_samples),
+            "--threads", str(args.threads)] + (["--skip-others-xception"] if args.skip_others_xception else [])
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    if allocator == "tcmalloc":
+        lib = find_tcmalloc()
+        if lib is None:
+            raise SystemExit("tcmalloc not installed (apt-get install libtcmalloc-minimal4)")
+        env["LD_PRELOAD"] = lib
+    return argv, env
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--faces", type=int, default=4)
@@ -230,19 +287,32 @@ def main() -> None:
     ap.add_argument("--heavy-repeats", type=int, default=1, help="interleaved repeats for IG/SHAP/LIME")
     ap.add_argument("--heavy-faces", type=int, default=1, help="faces for IG/SHAP/LIME (library runs are slow)")
     ap.add_argument("--perturb-samples", type=int, default=50, help="LIME/KernelSHAP samples (both sides)")
-    ap.add_argument("--small-batch", type=int, default=4,
-                    help="also time fakescope with internal_batch_size / perturbations_per_eval = this (0: off)")
+    ap.add_argument("--allocators", default="system,tcmalloc", help="comma list of system, tcmalloc")
     ap.add_argument("--skip-others-xception", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--write-results", action="store_true")
     ap.add_argument("--extra", default="", help="free text appended to the RESULTS.md section")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    if args.child:  # one allocator, in this process
+        torch.set_num_threads(args.threads)
+        rows: list[dict] = []
+        for name in args.models:
+            bench_model(name, args, rows)
+        alloc = active_allocator()
+        Path(args.child).write_text(json.dumps([{**r, "allocator": alloc} for r in rows]))
+        return
     load0 = os.getloadavg()
-    rows: list = []
-    notes: list[str] = []
-    for name in args.models:
-        bench_model(name, args, rows, notes)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for allocator in args.allocators.split(","):
+            out = str(Path(tmp) / f"{allocator}.json")
+            argv, env = child_argv(args, allocator, out)
+            print(f"== allocator: {allocator}", flush=True)
+            subprocess.run(argv, env=env, check=True)
+            rows += json.loads(Path(out).read_text())
+    rows += cross_rows(rows)
+    rows.sort(key=lambda r: (args.models.index(r["model"]), r["allocator"] == "tcmalloc vs lib on system"))
     load1 = os.getloadavg()
     tab = table(rows)
     print(tab)
@@ -250,11 +320,13 @@ def main() -> None:
     head = (
         f"{SECTION}\n\n{cmd} — {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} "
         f"({args.threads} threads), Python {platform.python_version()}; load average (1 min) "
-        f"{load0[0]:.1f} at start, {load1[0]:.1f} at end (shared machine: expect noise). Compared variants "
-        "ran interleaved in one process; median reported. Xception is randomly initialised (no trained "
-        "weights offline): its rows measure cost only.\n\n"
+        f"{load0[0]:.1f} at start, {load1[0]:.1f} at end. One child process per allocator (system = glibc "
+        "malloc; tcmalloc = LD_PRELOAD, as the `fakescope` command runs itself); within a child, compared "
+        "variants ran interleaved, median reported. Library calls run on a separate contiguous (NCHW) copy "
+        "of the model. Xception is randomly initialised (no trained weights offline): its rows measure "
+        "cost only.\n\n"
     )
-    text = head + tab + ("\n" + "\n".join(f"- {s}" for s in notes) + "\n" if notes else "")
+    text = head + tab
     if args.extra:
         text += "\n" + args.extra.strip() + "\n"
     if args.write_results:

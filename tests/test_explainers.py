@@ -255,6 +255,36 @@ def test_batching_does_not_change_maps(meso, faces256):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6 * np.abs(a).max())
 
 
+@pytest.mark.parametrize("method", ["lime", "kernelshap", "occlusion"])
+def test_perturbation_onnx_backend_matches_torch(meso, faces256, method, tmp_path, monkeypatch):
+    """onnxruntime scores the perturbed faces with the same float32 numbers as PyTorch."""
+    monkeypatch.setenv("FAKESCOPE_CACHE", str(tmp_path))
+    opts = {"n_samples": 24, "n_segments": 16} if method != "occlusion" else {"window": 64}
+    ref = explain(meso, faces256[:1], method, backend="torch", **opts)
+    got = explain(meso, faces256[:1], method, backend="onnx", **opts)
+    assert ref.params["backend"] == "torch" and got.params["backend"] == "onnxruntime"
+    assert got.params["perturbations_per_eval"] == 8  # "auto" on a CPU, recorded as resolved
+    from fakescope.models.export import cached_onnx_model
+
+    assert cached_onnx_model(meso).path.is_file()  # exported once, cached on disk and per model
+    np.testing.assert_allclose(got.maps, ref.maps, rtol=1e-4, atol=1e-4 * np.abs(ref.maps).max())
+    np.testing.assert_allclose(got.logits, ref.logits, rtol=1e-5, atol=1e-5)
+
+
+def test_perturbation_backend_fallback_and_errors(meso, faces256, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKESCOPE_CACHE", str(tmp_path))
+    small = torch.nn.functional.interpolate(faces256[:1], size=96, mode="bilinear")
+    with pytest.raises(ExplainerError, match=r"backend='onnx' unavailable: faces are \(96, 96\).*256"):
+        explain(meso, small, "lime", backend="onnx", n_samples=4)
+    # "auto" runs PyTorch where onnxruntime cannot (here: a model with no fixed input size)
+    tiny = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 1))
+    ex = explain(tiny, small, "lime", backend="auto", n_samples=4, n_segments=8)
+    assert ex.params["backend"] == "torch" and np.isfinite(ex.maps).all()
+    assert explain(meso, faces256[:1], "lime", backend="auto", bf16=True, n_samples=4).params["backend"] == "torch"
+    with pytest.raises(ExplainerError, match="backend must be 'auto', 'torch' or 'onnx'"):
+        explain(meso, faces256[:1], "lime", backend="tensorrt", n_samples=4)
+
+
 def test_auto_batch_and_channels_last(meso, faces256):
     from fakescope.explainers import auto_batch
 

@@ -6,10 +6,8 @@ cropped as they are found and classified in batches, so memory does not grow wit
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -97,13 +95,9 @@ class Analyzer:
         if cfg.backend == "onnx":
             if cfg.bf16:
                 raise ValueError("bf16 applies to the torch backend only")
-            from .models.export import OnnxModel, export_onnx
+            from .models.export import cached_onnx_model
 
-            path = _onnx_cache_path(self.model)
-            if not path.is_file():
-                log.info("exporting %s to %s", cfg.model, path)
-                export_onnx(self.model, path)
-            return OnnxModel(path)
+            return cached_onnx_model(self.model)
         if cfg.bf16:
             from .models.export import autocast_bf16
 
@@ -285,16 +279,6 @@ class Analyzer:
                     )
                 )
         return explained, records
-
-
-def _onnx_cache_path(model: torch.nn.Module) -> Path:
-    """Where the ONNX export of ``model`` is cached: keyed by its name and a hash of its weights."""
-    h = hashlib.sha256()
-    for name, t in model.state_dict().items():
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    root = Path(os.environ.get("FAKESCOPE_CACHE", Path.home() / ".cache" / "fakescope"))
-    return root / "onnx" / f"{model.info.name}-{h.hexdigest()[:16]}.onnx"
 
 
 def _expected_samples(sampling: Sampling, frame_count: int | None) -> int | None:

@@ -438,6 +438,9 @@ class Explainer:
             raise ExplainerError(f"{self.name}: model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
         self.params: dict[str, Any] = {**self.defaults, **params}
+        #: options whose value was decided at run time ("auto" batches, the back end), recorded in
+        #: :attr:`Explanation.params` in place of the requested value
+        self.resolved: dict[str, Any] = {}
         bs = self.params.get("batch_size")
         if bs is not None and (not isinstance(bs, int) or bs < 1):
             raise ExplainerError(f"{self.name}: batch_size must be a positive integer, got {bs!r}")
@@ -463,6 +466,13 @@ class Explainer:
     def layer_name(self) -> str | None:
         return None
 
+    def inner_batch(self, option: str, device: torch.device | str) -> int:
+        """Option ``option`` (an inner batch size) as an int, ``"auto"`` resolved for ``device``; the
+        resolved value is what the :class:`Explanation` records."""
+        value = auto_batch(self.params[option], device, option)
+        self.resolved[option] = value
+        return value
+
     def describe(self) -> tuple[str, str]:
         """``(sign, value_range)`` for the current options."""
         return self.sign, self.value_range
@@ -486,6 +496,7 @@ class Explainer:
         target = check_target(target)
         x = self._as_faces(faces)
         self._check(x)
+        self.resolved = {}
         to_channels_last(self.model)
         x = x.contiguous(memory_format=torch.channels_last)
         tgt = BinaryLogitTarget(target)
@@ -507,7 +518,7 @@ class Explainer:
             layer=self.layer_name,
             sign=sign,
             value_range=value_range,
-            params=dict(self.params),
+            params={**self.params, **self.resolved},
             logits=torch.cat(logits).numpy().astype(np.float32, copy=False),
             extras=_merge_extras(extras),
         )

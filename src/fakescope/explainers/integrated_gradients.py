@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import torch
 from captum.attr import IntegratedGradients as _IG
 
-from ._base import auto_batch, register_explainer
+from ._base import register_explainer
 from ._gradient import GradientExplainer
 
 
@@ -44,7 +44,7 @@ class IntegratedGradients(GradientExplainer):
             target=0,
             n_steps=int(self.params["n_steps"]),
             method=self.params["integration"],
-            internal_batch_size=auto_batch(self.params["internal_batch_size"], x.device, "internal_batch_size"),
+            internal_batch_size=self.inner_batch("internal_batch_size", x.device),
         )
         # completeness residual Σ IG − (score(x) − score(b)); one forward pass on x and b together
         with torch.no_grad():

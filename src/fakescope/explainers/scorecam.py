@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from pytorch_grad_cam import ScoreCAM as _LibScoreCAM
 
-from ._base import _device_of, auto_batch, autocast, logits_of, register_explainer
+from ._base import _device_of, autocast, logits_of, register_explainer
 from ._cam import CAMExplainer, _Released
 
 
@@ -64,6 +64,6 @@ class ScoreCAM(CAMExplainer):
                                                    "max_channels": None}
 
     def _configure(self, cam: Any) -> None:
-        cam.batch_size = auto_batch(self.params["mask_batch_size"], _device_of(self.model), "mask_batch_size")
+        cam.batch_size = self.inner_batch("mask_batch_size", _device_of(self.model))
         cam.bf16 = bool(self.params["bf16"])
         cam.max_channels = self.params["max_channels"]

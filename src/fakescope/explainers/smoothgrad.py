@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from captum.attr import NoiseTunnel
 from captum.attr import Saliency as _Saliency
 
-from ._base import auto_batch, register_explainer
+from ._base import register_explainer
 from ._gradient import GradientExplainer
 
 
@@ -44,7 +44,7 @@ class SmoothGrad(GradientExplainer):
             x,
             nt_type="smoothgrad",
             nt_samples=int(self.params["nt_samples"]),
-            nt_samples_batch_size=auto_batch(self.params["nt_samples_batch_size"], x.device, "nt_samples_batch_size"),
+            nt_samples_batch_size=self.inner_batch("nt_samples_batch_size", x.device),
             stdevs=float(self.params["stdevs"]),
             target=0,
             abs=bool(self.params["abs"]),

@@ -17,8 +17,13 @@ run, honours ``opset`` exactly and handles every registered model; pass ``dynamo
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
+import logging
+import os
 import warnings
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +36,14 @@ __all__ = [
     "AutocastBf16",
     "OnnxModel",
     "autocast_bf16",
+    "cached_onnx_model",
     "cpu_has_bf16",
     "export_onnx",
     "model_info_from_dict",
+    "onnx_cache_path",
 ]
+
+log = logging.getLogger(__name__)
 
 META_INFO = "fakescope.model_info"
 META_TAG = "fakescope.weights_tag"
@@ -185,6 +194,49 @@ class OnnxModel:
     def __repr__(self) -> str:
         name = self.info.name if self.info else "?"
         return f"OnnxModel({str(self.path)!r}, model={name!r})"
+
+
+def onnx_cache_path(model: nn.Module) -> Path:
+    """Where the ONNX export of ``model`` is cached ($FAKESCOPE_CACHE or ~/.cache/fakescope, then
+    ``onnx/``): keyed by the model's name and a hash of its weights (values, not memory layout)."""
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    root = Path(os.environ.get("FAKESCOPE_CACHE", Path.home() / ".cache" / "fakescope"))
+    name = getattr(getattr(model, "info", None), "name", None) or type(model).__name__
+    return root / "onnx" / f"{name}-{h.hexdigest()[:16]}.onnx"
+
+
+_SESSIONS: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, OnnxModel]] = weakref.WeakKeyDictionary()
+
+
+def _fingerprint(model: nn.Module) -> tuple:
+    """Changes whenever a weight tensor is replaced or modified in place (autograd version counter)."""
+    return tuple((t.data_ptr(), t._version) for t in itertools.chain(model.parameters(), model.buffers()))
+
+
+def cached_onnx_model(model: nn.Module, num_threads: int | None = None) -> OnnxModel:
+    """An onnxruntime twin of ``model``: exported (and checked against PyTorch) once per set of
+    weights into :func:`onnx_cache_path`, written atomically, and one session kept per model object
+    until its weights change. ``num_threads`` defaults to torch's intra-op thread count; idle
+    onnxruntime threads sleep (``spin=False``). Raises whatever :func:`export_onnx` raises."""
+    fp = _fingerprint(model)
+    hit = _SESSIONS.get(model)
+    if hit is not None and hit[0] == fp:
+        return hit[1]
+    path = onnx_cache_path(model)
+    if not path.is_file():
+        log.info("exporting %s to %s", type(model).__name__, path)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.onnx")
+        try:
+            export_onnx(model, tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    session = OnnxModel(path, num_threads=num_threads or torch.get_num_threads(), spin=False)
+    _SESSIONS[model] = (fp, session)
+    return session
 
 
 # ------------------------------------------------------------------------------------------ bf16
