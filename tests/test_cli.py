@@ -116,6 +116,8 @@ def test_batch_keeps_good_results_and_reports_each_bad_file(samples, tmp_path):
         (["--frames", "some"], "bad sampling"),
         (["--model", "xception"], "ships no trained weights"),
         (["--explain", "gradcamm"], "unknown explainer"),
+        (["--explain", "gradcam", "-E", "n_steps=3"], "'n_steps' is not accepted by gradcam"),
+        (["-E", "bf16=true"], "--explain-option needs explanation methods"),
     ],
 )
 def test_usage_errors_exit_2(samples, tmp_path, args, message):

@@ -22,7 +22,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 @pytest.fixture(scope="module")
 def explained_run(samples, tmp_path_factory):
     out = tmp_path_factory.mktemp("explained")
-    analyzer = fakescope.Analyzer(sampling="even:8", explain=("gradcam", "saliency"), explain_per_track=2)
+    analyzer = fakescope.Analyzer(sampling="even:8", explain=("gradcam", "saliency"), explain_per_track=2,
+                                  explain_options={"saliency": {"abs": False}})
     items = run_batch([samples / "WolfgangLanger_Pexels.mp4", samples / "multi_face.jpg"], out, analyzer)
     assert all(it.ok for it in items), [it.error for it in items]
     return out, items
@@ -34,6 +35,9 @@ def test_explanations_recorded_and_written(explained_run):
     recs = res["explanations"]
     main_track = max(res["tracks"], key=lambda t: t["n_faces"])["id"]
     assert {r["method"] for r in recs} == {"gradcam", "saliency"}
+    # the options each method ran with: per-method options reach their method only
+    assert all(r["params"]["abs"] is False for r in recs if r["method"] == "saliency")
+    assert all(r["params"]["backend"] == "fast" and "abs" not in r["params"] for r in recs if r["method"] == "gradcam")
     # at most 2 faces per identity, the highest-p_fake ones of the main identity
     per_track = [r for r in recs if r["track_id"] == main_track and r["method"] == "gradcam"]
     assert len(per_track) == 2
@@ -112,3 +116,26 @@ def test_cli_explain_on_face_images_and_csv(mesonet_faces, tmp_path):
     assert len(lines) == 6 and lines[0].startswith("path,status,p_fake,gradcam,ig")
     r = CliRunner().invoke(app, ["explain", str(mesonet_faces / "df"), "--methods", "nosuch"])
     assert r.exit_code == 2 and "unknown explainer" in r.output
+
+
+def test_cli_explainer_options(mesonet_faces, tmp_path):
+    """-E KEY=VALUE reaches every chosen method that has the option; METHOD.KEY=VALUE only that one;
+    what ran (with "auto" values resolved) is recorded in explanations.json."""
+    out = tmp_path / "o"
+    r = CliRunner().invoke(app, ["explain", str(mesonet_faces / "df"), "--methods", "ig,gradcam", "--out", str(out),
+                                 "-E", "bf16=true", "-E", "ig.n_steps=4", "-E", "ig.baseline=blurred"])
+    assert r.exit_code == 0, r.output
+    meta = json.loads((out / "explanations.json").read_text())["methods"]
+    assert meta["ig"]["params"]["n_steps"] == 4 and meta["ig"]["params"]["baseline"] == "blurred"
+    assert meta["ig"]["params"]["bf16"] is True and meta["gradcam"]["params"]["bf16"] is True
+    assert meta["ig"]["params"]["internal_batch_size"] == 8  # "auto" on a CPU
+    for args, message in [
+        (["-E", "n_samples=5"], "'n_samples' is not accepted by ig, gradcam"),
+        (["-E", "lime.n_samples=5"], "'lime' is not among the chosen methods"),
+        (["-E", "n_steps"], "is not KEY=VALUE"),
+        (["-E", "ig.internal_batch_size=0"], "internal_batch_size must be a positive integer or 'auto'"),
+    ]:
+        r = CliRunner().invoke(app, ["explain", str(mesonet_faces / "df"), "--methods", "ig,gradcam",
+                                     "--out", str(tmp_path / "bad"), *args])
+        assert r.exit_code == 2, (args, r.output)
+        assert message in r.output, (args, r.output)

@@ -82,6 +82,14 @@ def analyze(
         str | None, typer.Option(help="Explanation methods, comma-separated (see `fakescope explainers`).")
     ] = None,
     explain_per_track: Annotated[int, typer.Option(min=1, help="Faces explained per identity.")] = 4,
+    explain_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--explain-option",
+            "-E",
+            help="Explainer option KEY=VALUE or METHOD.KEY=VALUE, repeatable (e.g. -E bf16=true -E ig.n_steps=64).",
+        ),
+    ] = None,
     annotate: Annotated[
         bool | None,
         typer.Option("--annotate/--no-annotate", help="Write the annotated video (default: with --explain)."),
@@ -108,6 +116,7 @@ def analyze(
             detect_max_side=detect_size or None,
             batch_size=batch_size,
             explain=_methods(explain),
+            explain_options=_explain_options(_methods(explain), explain_option),
             explain_per_track=explain_per_track,
             backend=backend,
             bf16=bf16,
@@ -177,6 +186,17 @@ def _methods(text: str | None) -> tuple[str, ...]:
     return names
 
 
+def _explain_options(methods: tuple[str, ...], pairs: list[str] | None) -> dict:
+    """``--explain-option`` pairs → {method: {option: value}} (checked against the chosen methods)."""
+    if not pairs:
+        return {}
+    from .explainers import parse_options
+
+    if not methods:
+        raise ValueError("--explain-option needs explanation methods (--explain / --methods)")
+    return parse_options(methods, pairs)
+
+
 @app.command("explain")
 def explain_cmd(
     source: Annotated[Path, typer.Argument(help="A face image, a folder of face images, or a CSV list of them.")],
@@ -189,6 +209,14 @@ def explain_cmd(
     checkpoint: Annotated[Path | None, typer.Option(help="Local weight file instead of a tag.")] = None,
     target: Annotated[str, typer.Option(help="Explain the 'fake' or the 'real' logit.")] = "fake",
     batch_size: Annotated[int, typer.Option(min=1, help="Faces per explainer call.")] = 8,
+    explain_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--explain-option",
+            "-E",
+            help="Explainer option KEY=VALUE or METHOD.KEY=VALUE, repeatable (e.g. -E bf16=true -E ig.n_steps=64).",
+        ),
+    ] = None,
 ) -> None:
     """Explain already-cropped face images: heatmaps, raw maps and a montage per face."""
     from .explain_faces import explain_images, read_image_list
@@ -198,6 +226,7 @@ def explain_cmd(
         raise _fail(f"--target must be 'fake' or 'real', not {target!r}", 2)
     try:
         names = _methods(methods)
+        options = _explain_options(names, explain_option)
         net = create_model(model, weights=None if weights.lower() == "none" else weights, checkpoint_path=checkpoint)
         images = read_image_list(source)
     except (FakescopeError, ValueError) as e:
@@ -207,10 +236,13 @@ def explain_cmd(
         console=err_console, transient=True,
     ) as progress:
         task = progress.add_task("faces", total=len(images))
-        results = explain_images(
-            images, net, names, out, target=target, batch_size=batch_size,
-            on_progress=lambda n: progress.advance(task, n),
-        )
+        try:
+            results = explain_images(
+                images, net, names, out, target=target, batch_size=batch_size,
+                on_progress=lambda n: progress.advance(task, n), options=options,
+            )
+        except FakescopeError as e:  # a method/option that cannot run on this model: same for every face
+            raise _fail(str(e), 2) from None
     bad = [r for r in results if not r.ok]
     for r in bad:
         err_console.print(f"[red]error:[/red] {r.error}", highlight=False, soft_wrap=True)

@@ -82,6 +82,7 @@ def explain_images(
     target: str = "fake",
     batch_size: int = 8,
     on_progress: Callable[[int], None] | None = None,
+    options: dict[str, dict] | None = None,
 ) -> list[FaceExplained]:
     from .explainers import explain
     from .render.annotate import png_bytes
@@ -108,7 +109,7 @@ def explain_images(
         maps: dict[str, np.ndarray] = {}
         logits = None
         for m in methods:
-            ex = explain(model, x, method=m, target=target)
+            ex = explain(model, x, method=m, target=target, **(options or {}).get(m, {}))
             maps[m] = ex.maps
             logits = ex.logits
             meta[m] = ex.metadata()

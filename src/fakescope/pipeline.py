@@ -64,6 +64,8 @@ class AnalyzeConfig:
     explain: tuple[str, ...] = ()
     explain_per_track: int = 4
     explain_target: str = "fake"
+    # per-method explainer options, {method: {option: value}} (see fakescope.explainers.parse_options)
+    explain_options: dict = field(default_factory=dict)
 
 
 class Analyzer:
@@ -259,7 +261,8 @@ class Analyzer:
         for method in cfg.explain:
             maps = []
             for start in range(0, len(x), cfg.batch_size):
-                ex = explain(self.model, x[start : start + cfg.batch_size], method=method, target=cfg.explain_target)
+                ex = explain(self.model, x[start : start + cfg.batch_size], method=method, target=cfg.explain_target,
+                             **cfg.explain_options.get(method, {}))
                 maps.append(ex.maps)
             all_maps = np.concatenate(maps)
             for e, face, m in zip(explained, faces, all_maps, strict=True):
@@ -276,6 +279,7 @@ class Analyzer:
                         layer=ex.layer,
                         sign=ex.sign,
                         value_range=ex.value_range,
+                        params=ex.metadata()["params"],
                     )
                 )
         return explained, records

@@ -10,11 +10,11 @@ import os
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr
 
-SCHEMA_VERSION = "1.1"  # 1.1: explanations, artifacts
+SCHEMA_VERSION = "1.2"  # 1.1: explanations, artifacts; 1.2: explanation params
 
 Label = Literal["fake", "real", "inconclusive"]
 
@@ -95,6 +95,9 @@ class ExplanationRecord(BaseModel):
     layer: str | None = None
     sign: str
     value_range: str
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="every option the method ran with, 'auto' values resolved"
+    )
     overlay: str | None = Field(None, description="PNG of the heatmap over the face, relative to result.json")
     map: str | None = Field(None, description=".npy float32 map at the crop's size, relative to result.json")
 

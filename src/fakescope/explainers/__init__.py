@@ -46,6 +46,7 @@ from ._base import (
     explainer_class,
     list_explainers,
     make_baseline,
+    parse_options,
     register_explainer,
     to_channels_last,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "explainer_class",
     "list_explainers",
     "make_baseline",
+    "parse_options",
     "register_explainer",
     "to_channels_last",
 ]

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import json
 import math
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -47,6 +48,7 @@ __all__ = [
     "list_explainers",
     "logits_of",
     "make_baseline",
+    "parse_options",
     "register_explainer",
     "to_channels_last",
     "token_grid",
@@ -588,6 +590,42 @@ def explainer_class(name: str) -> type[Explainer]:
 def create_explainer(name: str, model: nn.Module, **params: Any) -> Explainer:
     """An explainer ``name`` bound to ``model``; ``params`` override the method's ``defaults``."""
     return explainer_class(name)(model, **params)
+
+
+def parse_options(methods: Sequence[str], pairs: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per-method options from ``KEY=VALUE`` strings (the CLI's ``--explain-option``).
+
+    ``key=value`` goes to every method in ``methods`` that has the option (e.g. ``bf16=true``,
+    ``n_samples=500``); ``method.key=value`` to that method only. Values are read as JSON when they
+    parse (``8``, ``0.5``, ``true``, ``null``, ``[1, 2]``) and kept as text otherwise (``baseline=blurred``).
+    Returns ``{method as given: {key: value}}``; raises ExplainerError for an
+    option that none of the methods has, naming what they accept.
+    """
+    registered = {m: explainer_class(m).name for m in methods}  # as given (aliases too) → registered
+    out: dict[str, dict[str, Any]] = {m: {} for m in methods}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ExplainerError(f"explainer option {pair!r} is not KEY=VALUE")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw.strip()
+        method, dot, opt = key.rpartition(".")
+        if dot:
+            targets = [m for m in methods if method in (m, registered[m])]
+            if not targets:
+                raise ExplainerError(f"explainer option {pair!r}: {method!r} is not among the chosen methods")
+        else:
+            targets = list(methods)
+        hits = [t for t in targets if opt in explainer_class(t).defaults]
+        if not hits:
+            accepted = "; ".join(f"{t}: {', '.join(sorted(explainer_class(t).defaults))}" for t in targets)
+            raise ExplainerError(f"explainer option {opt!r} is not accepted by {', '.join(targets)} ({accepted})")
+        for t in hits:
+            out[t][opt] = value
+    return out
 
 
 def explain(
