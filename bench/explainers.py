@@ -12,7 +12,9 @@ resized to the model's input size and repeated to ``--faces``:
    correlation of bf16 with fp32 maps) vs captum called directly on the plain copy with library
    defaults (no ``internal_batch_size``, ``perturbations_per_eval=1``, same SLIC ``feature_mask``);
    ms/face and speed-up (target ≥ 3×);
-4. every other registered method with fakescope defaults.
+4. every other registered method (``--sections others``, its own RESULTS.md section): fakescope
+   defaults vs the library class called directly with its defaults (pytorch-grad-cam CAMs, captum
+   Saliency / NoiseTunnel / Occlusion with fakescope's window, zennit EpsilonPlusFlat).
 
 The memory allocator matters as much as anything else on a CPU (glibc malloc returns big activation
 buffers to the kernel after every call), so the whole benchmark runs once per ``--allocators`` entry
@@ -56,6 +58,7 @@ from fakescope.explainers._perturbation import slic_segments  # noqa: E402
 
 FACES = ROOT / "tests" / "data" / "mesonet" / "test_images"
 SECTION = "## Explainers (issue 3)"
+SECTION_OTHERS = "## Explainers: the other methods (issue 3)"
 COMPARED = {"gradcam", "integrated_gradients", "gradientshap", "lime", "kernelshap"}
 WEIGHTS = {"mesoinception4": "df", "xception": None}
 
@@ -105,7 +108,6 @@ def bench_model(name: str, args, rows: list) -> None:
     plain = copy.deepcopy(model)  # contiguous (NCHW) copy for the library calls and the plain forward
     fakescope.explainers.to_channels_last(model)  # what explain() does on its first call anyway
     size = model.info.input_size
-    heavy = name == "xception"
     x = load_faces(size, args.faces)
     xcl = x.contiguous(memory_format=torch.channels_last)
     xh = x[: args.heavy_faces]  # IG/SHAP/LIME (library defaults are slow): fewer faces
@@ -199,25 +201,113 @@ def bench_model(name: str, args, rows: list) -> None:
         print(f"[{name}] {label}: fs {a * 1e3:.0f} bf16 {b * 1e3:.0f} lib {c * 1e3:.0f} ms/face r={r:.3f}",
               flush=True)
 
-    # -- 4: every other registered method, fakescope defaults -----------------------------------
-    if heavy and args.skip_others_xception:
-        return
-    xo = x[: args.heavy_faces]
+
+
+def bench_others(name: str, args, rows: list) -> None:
+    """Every other registered method: fakescope defaults vs the library called directly (plain copy)."""
+    from captum.attr import NoiseTunnel, Occlusion, Saliency
+    from pytorch_grad_cam import EigenCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM
+    from zennit.attribution import Gradient
+    from zennit.canonizers import SequentialMergeBatchNorm
+    from zennit.composites import EpsilonPlusFlat
+
+    model = fakescope.create_model(name, weights=WEIGHTS[name]).eval()
+    plain = copy.deepcopy(model)
+    size = model.info.input_size
+    heavy = name == "xception"
+    x = load_faces(size, args.faces)
+    xh = x[: args.heavy_faces]
+    xcl = x.contiguous(memory_format=torch.channels_last)
+    layer = get_layer(plain, plain.info.cam_layer)
+    fakescope.explainers.to_channels_last(model)
+
+    def f(inp):
+        return plain(inp).reshape(len(inp), -1)[:, 0]
+
+    def cam(cls):
+        def run(inp):
+            with cls(plain, target_layers=[layer]) as c:
+                c(inp, targets=[LogitTarget()] * len(inp))
+        return run
+
+    def lrp(inp):
+        comp = EpsilonPlusFlat(canonizers=[SequentialMergeBatchNorm()])
+        with Gradient(model=plain, composite=comp) as attributor:
+            attributor(inp.clone(), lambda out: out)
+
+    window = max(1, size // 8)
+    blurred_h = make_baseline(xh, "blurred")
+
+    def occlusion(inp):
+        for i in range(len(inp)):
+            Occlusion(f).attribute(inp[i : i + 1], sliding_window_shapes=(3, window, window),
+                                   strides=(3, window // 2, window // 2), baselines=blurred_h[i : i + 1])
+
+    # method: (library call, faces, heavy?, library name)
+    lib = {
+        "gradcam++": (cam(GradCAMPlusPlus), x, False, "pytorch-grad-cam GradCAMPlusPlus"),
+        "hirescam": (cam(HiResCAM), x, False, "pytorch-grad-cam HiResCAM"),
+        "layercam": (cam(LayerCAM), x, False, "pytorch-grad-cam LayerCAM"),
+        "eigencam": (cam(EigenCAM), x, False, "pytorch-grad-cam EigenCAM"),
+        "scorecam": (cam(ScoreCAM), xh, True, "pytorch-grad-cam ScoreCAM"),
+        "saliency": (lambda inp: Saliency(f).attribute(inp.clone().requires_grad_(True), abs=True), x, False,
+                     "captum Saliency"),
+        "smoothgrad": (lambda inp: NoiseTunnel(Saliency(f)).attribute(
+            inp, nt_type="smoothgrad", nt_samples=16, stdevs=0.15, abs=True), xh, True, "captum NoiseTunnel(Saliency)"),
+        "occlusion": (occlusion, xh, True, f"captum Occlusion, window {window}, stride {window // 2}"),
+        "lrp": (lrp, x, False, "zennit EpsilonPlusFlat + SequentialMergeBatchNorm"),
+    }
+
+    def fwd_fs():
+        with torch.no_grad():
+            model(xcl)
+
+    def fwd_plain():
+        with torch.no_grad():
+            plain(x)
+
+    fwd_fs(), fwd_plain()
+    t = interleaved({"fwd": fwd_fs, "plain": fwd_plain}, args.repeats)
+    tf, tp = (statistics.median(t[k]) / len(x) for k in ("fwd", "plain"))
+    rows.append(row(name, "forward pass, fakescope (channels-last)", len(x), tf, tf, tp, note="baseline"))
+    rows.append(row(name, "forward pass, plain (NCHW)", len(x), tp, tf, tp))
     for method in list_explainers():
         if method in COMPARED:
             continue
-        if heavy and method in ("scorecam",):
-            rows.append(row(name, f"{method} (defaults)", 0, None,
-                            note="skipped: one forward pass per CAM-layer channel and face"))
+        if method not in lib:  # deeplift and the attention methods: not applicable to these CNNs
+            try:
+                t0 = time.perf_counter()
+                explain(model, xh, method)
+                dt = (time.perf_counter() - t0) / len(xh)
+                rows.append(row(name, f"{method}: fakescope defaults", len(xh), dt, tf, tp, note="one run"))
+            except UnsupportedModelError as e:
+                rows.append(row(name, method, 0, None, note=f"unsupported: {str(e)[:70]}"))
+            continue
+        lib_fn, inp, slow, lib_name = lib[method]
+        if heavy and method == "scorecam":
+            rows.append(row(name, method, 0, None,
+                            note="skipped: one forward pass per CAM-layer channel (2048) and face"))
             continue
         try:
-            t0 = time.perf_counter()
-            explain(model, xo, method)
-            dt = (time.perf_counter() - t0) / len(xo)
-            rows.append(row(name, f"{method} (defaults)", len(xo), dt, tf, tp))
-            print(f"[{name}] {method}: {dt * 1e3:.1f} ms/face", flush=True)
+            explain(model, inp[:1], method)  # warm-up; raises UnsupportedModelError if it cannot run
         except UnsupportedModelError as e:
-            rows.append(row(name, f"{method} (defaults)", 0, None, note=f"unsupported: {str(e)[:60]}"))
+            rows.append(row(name, method, 0, None, note=f"unsupported: {str(e)[:70]}"))
+            continue
+        variants = {"fs": lambda method=method, inp=inp: explain(model, inp, method),
+                    "lib": lambda lib_fn=lib_fn, inp=inp: lib_fn(inp)}
+        try:
+            variants["lib"]()
+        except Exception as e:  # noqa: BLE001 - the library may not handle this architecture
+            t = interleaved({"fs": variants["fs"]}, args.heavy_repeats if slow else args.repeats)
+            a = statistics.median(t["fs"]) / len(inp)
+            rows.append(row(name, f"{method}: fakescope defaults", len(inp), a, tf, tp,
+                            note=f"{lib_name} failed: {type(e).__name__}: {str(e)[:60]}"))
+            continue
+        t = interleaved(variants, args.heavy_repeats if slow else args.repeats)
+        a, c = (statistics.median(t[k]) / len(inp) for k in ("fs", "lib"))
+        rows.append(row(name, f"{method}: fakescope defaults", len(inp), a, tf, tp, f"{c / a:.2f}×"))
+        rows.append(row(name, f"{method}: {lib_name}", len(inp), c, tf, tp, "1×"))
+        print(f"[{name}] {method}: fs {a * 1e3:.1f} lib {c * 1e3:.1f} ms/face", flush=True)
 
 
 def fmt(v, spec: str) -> str:
@@ -269,7 +359,7 @@ def child_argv(args, allocator: str, out: str) -> tuple[list[str], dict]:
     argv = [sys.executable, __file__, "--child", out, "--faces", str(args.faces), "--models", *args.models,
             "--repeats", str(args.repeats), "--heavy-repeats", str(args.heavy_repeats),
             "--heavy-faces", str(args.heavy_faces), "--perturb-samples", str(args.perturb_samples),
-            "--threads", str(args.threads)] + (["--skip-others-xception"] if args.skip_others_xception else [])
+            "--threads", str(args.threads), "--sections", args.sections]
     env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
     if allocator == "tcmalloc":
         lib = find_tcmalloc()
@@ -288,7 +378,8 @@ def main() -> None:
     ap.add_argument("--heavy-faces", type=int, default=1, help="faces for IG/SHAP/LIME (library runs are slow)")
     ap.add_argument("--perturb-samples", type=int, default=50, help="LIME/KernelSHAP samples (both sides)")
     ap.add_argument("--allocators", default="system,tcmalloc", help="comma list of system, tcmalloc")
-    ap.add_argument("--skip-others-xception", action="store_true")
+    ap.add_argument("--sections", default="compare,others",
+                    help="compare: IG/GradientSHAP/LIME/KernelSHAP/Grad-CAM; others: every other method")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--write-results", action="store_true")
     ap.add_argument("--extra", default="", help="free text appended to the RESULTS.md section")
@@ -298,7 +389,12 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         rows: list[dict] = []
         for name in args.models:
-            bench_model(name, args, rows)
+            if "compare" in args.sections:
+                bench_model(name, args, rows)
+            if "others" in args.sections:
+                part: list[dict] = []
+                bench_others(name, args, part)
+                rows += [{**r, "section": "others"} for r in part]
         alloc = active_allocator()
         Path(args.child).write_text(json.dumps([{**r, "allocator": alloc} for r in rows]))
         return
@@ -311,14 +407,10 @@ def main() -> None:
             print(f"== allocator: {allocator}", flush=True)
             subprocess.run(argv, env=env, check=True)
             rows += json.loads(Path(out).read_text())
-    rows += cross_rows(rows)
-    rows.sort(key=lambda r: (args.models.index(r["model"]), r["allocator"] == "tcmalloc vs lib on system"))
     load1 = os.getloadavg()
-    tab = table(rows)
-    print(tab)
     cmd = " ".join(["`.venv/bin/python bench/explainers.py"] + sys.argv[1:]) + "`"
-    head = (
-        f"{SECTION}\n\n{cmd} — {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} "
+    common = (
+        f"{cmd} — {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} "
         f"({args.threads} threads), Python {platform.python_version()}; load average (1 min) "
         f"{load0[0]:.1f} at start, {load1[0]:.1f} at end. One child process per allocator (system = glibc "
         "malloc; tcmalloc = LD_PRELOAD, as the `fakescope` command runs itself); within a child, compared "
@@ -326,11 +418,21 @@ def main() -> None:
         "of the model. Xception is randomly initialised (no trained weights offline): its rows measure "
         "cost only.\n\n"
     )
-    text = head + tab
-    if args.extra:
-        text += "\n" + args.extra.strip() + "\n"
-    if args.write_results:
-        write_section(ROOT / "bench" / "RESULTS.md", text)
+    order = {m: i for i, m in enumerate(args.models)}
+    for section, keep in ((SECTION, "compare"), (SECTION_OTHERS, "others")):
+        part = [r for r in rows if r.get("section", "compare") == keep]
+        if not part:
+            continue
+        if keep == "compare":
+            part += cross_rows(part)
+        part.sort(key=lambda r: (order[r["model"]], r["allocator"] == "tcmalloc vs lib on system"))
+        tab = table(part)
+        print(tab)
+        text = f"{section}\n\n" + common + tab
+        if args.extra and keep == "compare":
+            text += "\n" + args.extra.strip() + "\n"
+        if args.write_results:
+            write_section(ROOT / "bench" / "RESULTS.md", text)
 
 
 if __name__ == "__main__":
