@@ -59,6 +59,7 @@ from fakescope.explainers._perturbation import slic_segments  # noqa: E402
 FACES = ROOT / "tests" / "data" / "mesonet" / "test_images"
 SECTION = "## Explainers (issue 3)"
 SECTION_OTHERS = "## Explainers: the other methods (issue 3)"
+SECTION_GRADCAM = "## Explainers: Grad-CAM against one forward pass (issue 3)"
 COMPARED = {"gradcam", "integrated_gradients", "gradientshap", "lime", "kernelshap"}
 WEIGHTS = {"mesoinception4": "df", "xception": None}
 
@@ -146,6 +147,9 @@ def bench_model(name: str, args, rows: list) -> None:
     rows.append(row(name, "gradcam: pytorch-grad-cam direct", n, tlib, tf, tp, "1×", key="gradcam/lib"))
     print(f"[{name}] fwd {tf * 1e3:.1f} plain {tp * 1e3:.1f} ms/face, gradcam fs {tfs * 1e3:.1f} "
           f"lib {tlib * 1e3:.1f}", flush=True)
+
+    if "compare" not in args.sections:  # --sections gradcam: steps 1 and 2 only
+        return
 
     # -- 3: IG / GradientSHAP / LIME / KernelSHAP vs captum defaults --------------------------
     n_samples = args.perturb_samples
@@ -344,13 +348,14 @@ def cross_rows(rows: list[dict]) -> list[dict]:
 
 
 def write_section(results_md: Path, text: str) -> None:
-    """Replace (or append) this benchmark's section in RESULTS.md, leaving other sections alone."""
+    """Replace (or append) the section titled by ``text``'s first line, leaving other sections alone."""
+    title = text.splitlines()[0]
     old = results_md.read_text() if results_md.is_file() else "# Benchmark results\n"
-    start = old.find(SECTION)
+    start = old.find(title + "\n")
     if start < 0:
         new = old.rstrip("\n") + "\n\n" + text
     else:
-        nxt = old.find("\n## ", start + len(SECTION))
+        nxt = old.find("\n## ", start + len(title))
         new = old[:start] + text + ("\n" + old[nxt + 1 :] if nxt >= 0 else "")
     results_md.write_text(new)
 
@@ -379,7 +384,8 @@ def main() -> None:
     ap.add_argument("--perturb-samples", type=int, default=50, help="LIME/KernelSHAP samples (both sides)")
     ap.add_argument("--allocators", default="system,tcmalloc", help="comma list of system, tcmalloc")
     ap.add_argument("--sections", default="compare,others",
-                    help="compare: IG/GradientSHAP/LIME/KernelSHAP/Grad-CAM; others: every other method")
+                    help="compare: Grad-CAM + IG/GradientSHAP/LIME/KernelSHAP; gradcam: Grad-CAM only; "
+                    "others: every other method")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--write-results", action="store_true")
     ap.add_argument("--extra", default="", help="free text appended to the RESULTS.md section")
@@ -389,8 +395,11 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         rows: list[dict] = []
         for name in args.models:
-            if "compare" in args.sections:
-                bench_model(name, args, rows)
+            if "compare" in args.sections or "gradcam" in args.sections:
+                part = []
+                bench_model(name, args, part)
+                tag = "compare" if "compare" in args.sections else "gradcam"
+                rows += [{**r, "section": tag} for r in part]
             if "others" in args.sections:
                 part: list[dict] = []
                 bench_others(name, args, part)
@@ -419,7 +428,7 @@ def main() -> None:
         "cost only.\n\n"
     )
     order = {m: i for i, m in enumerate(args.models)}
-    for section, keep in ((SECTION, "compare"), (SECTION_OTHERS, "others")):
+    for section, keep in ((SECTION, "compare"), (SECTION_GRADCAM, "gradcam"), (SECTION_OTHERS, "others")):
         part = [r for r in rows if r.get("section", "compare") == keep]
         if not part:
             continue

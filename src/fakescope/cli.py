@@ -281,6 +281,7 @@ def info(
     import torch
 
     from ._alloc import active_allocator, find_tcmalloc
+    from .models.export import cpu_has_bf16
 
     data = {
         "fakescope": __version__,
@@ -291,7 +292,7 @@ def info(
         "cpu_count": os.cpu_count(),
         "allocator": active_allocator(),
         "tcmalloc_library": find_tcmalloc(),
-        "cpu_bf16": bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        "cpu_bf16": cpu_has_bf16(),
         "cuda": torch.cuda.is_available(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
     }
