@@ -285,6 +285,22 @@ def test_perturbation_backend_fallback_and_errors(meso, faces256, tmp_path, monk
         explain(meso, faces256[:1], "lime", backend="tensorrt", n_samples=4)
 
 
+def test_explain_restores_mixed_train_modes(meso, faces256):
+    """Explainers run in eval mode and give every module its own mode back (not the root's)."""
+    meso.train()
+    first = next(m for m in meso.modules() if isinstance(m, nn.BatchNorm2d))
+    first.eval()
+    before = [m.training for m in meso.modules()]
+    try:
+        a = explain(meso, faces256[:1], "gradcam").maps
+        assert [m.training for m in meso.modules()] == before
+        meso.eval()
+        b = explain(meso, faces256[:1], "gradcam").maps
+        np.testing.assert_allclose(a, b, atol=1e-6)  # eval-mode maps both times (BatchNorm frozen)
+    finally:
+        meso.eval()
+
+
 def test_auto_batch_and_channels_last(meso, faces256):
     from fakescope.explainers import auto_batch
 

@@ -16,4 +16,7 @@ def to_channels_last(model: nn.Module) -> nn.Module:
     (bench/RESULTS.md, "Explainers"). Used by the torch back end of ``analyze`` and by every
     explainer; cheap when the weights are channels-last already. Tensors that are not 4-d are untouched.
     """
-    return model.to(memory_format=torch.channels_last)
+    cl = torch.channels_last
+    if all(p.is_contiguous(memory_format=cl) for p in model.parameters() if p.dim() == 4):
+        return model  # already converted (the common case): skip the module walk
+    return model.to(memory_format=cl)

@@ -244,13 +244,16 @@ def auto_batch(value: Any, device: torch.device | str, option: str = "batch") ->
 
 @contextlib.contextmanager
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Run ``model`` in eval mode (dropout off, BatchNorm frozen), restoring its mode afterwards."""
-    was_training = model.training
-    model.eval()
+    """Run ``model`` in eval mode (dropout off, BatchNorm frozen), restoring each module's mode
+    afterwards; a model already in eval mode is not touched (no per-call traversal cost)."""
+    training = [m for m in model.modules() if m.training]
+    for m in training:
+        m.training = False
     try:
         yield model
     finally:
-        model.train(was_training)
+        for m in training:
+            m.training = True
 
 
 @dataclass(frozen=True)
@@ -500,14 +503,13 @@ class Explainer:
         self._check(x)
         self.resolved = {}
         to_channels_last(self.model)
-        x = x.contiguous(memory_format=torch.channels_last)
         tgt = BinaryLogitTarget(target)
         maps, logits, extras = [], [], []
         bs = self.params.get("batch_size") or len(x)
         # gradient methods need autograd even when the caller runs under torch.no_grad()
         with eval_mode(self.model), torch.enable_grad():
             for chunk in x.split(bs):
-                m, lg, ex = self._explain(chunk.clone(), tgt)
+                m, lg, ex = self._explain(chunk, tgt)  # x is private (see _as_faces): no copy
                 maps.append(self._finish(upsample(m.detach().float(), tuple(x.shape[-2:]))).cpu())
                 logits.append(lg.detach().float().reshape(-1).cpu())
                 extras.append(ex)
@@ -541,8 +543,10 @@ class Explainer:
             raise ExplainerError(f"{self.name}: faces must be N×3×H×W with N ≥ 1, got shape {tuple(faces.shape)}")
         if not faces.is_floating_point():
             raise ExplainerError(f"{self.name}: faces must be float RGB in [0, 1], got dtype {faces.dtype}")
-        # a private copy: nothing downstream can write into the caller's tensor
-        return faces.detach().to(_device_of(self.model), torch.float32).clone()
+        # a private channels-last copy (one copy, whatever the input's layout): nothing downstream
+        # can write into the caller's tensor
+        faces = faces.detach().to(_device_of(self.model), torch.float32)
+        return torch.empty_like(faces, memory_format=torch.channels_last).copy_(faces)
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
