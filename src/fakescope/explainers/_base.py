@@ -409,10 +409,8 @@ def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def minmax(maps: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
     """Per-map ``(m − min) / (max − min)`` on n×H×W (all-equal maps become 0)."""
-    flat = maps.flatten(1)
-    lo = flat.min(dim=1).values[:, None, None]
-    hi = flat.max(dim=1).values[:, None, None]
-    return (maps - lo) / (hi - lo + eps)
+    lo, hi = torch.aminmax(maps.flatten(1), dim=1)  # one pass
+    return (maps - lo[:, None, None]).div_((hi - lo + eps)[:, None, None])
 
 
 class Explainer:
