@@ -599,7 +599,8 @@ def parse_options(methods: Sequence[str], pairs: Sequence[str]) -> dict[str, dic
 
     ``key=value`` goes to every method in ``methods`` that has the option (e.g. ``bf16=true``,
     ``n_samples=500``); ``method.key=value`` to that method only. Values are read as JSON when they
-    parse (``8``, ``0.5``, ``true``, ``null``, ``[1, 2]``) and kept as text otherwise (``baseline=blurred``).
+    parse (``8``, ``0.5``, ``true``, ``null``, ``[1, 2]``; Python's ``True``/``False``/``None`` too)
+    and kept as text otherwise (``baseline=blurred``).
     Returns ``{method as given: {key: value}}``; raises ExplainerError for an
     option that none of the methods has, naming what they accept.
     """
@@ -613,7 +614,7 @@ def parse_options(methods: Sequence[str], pairs: Sequence[str]) -> dict[str, dic
         try:
             value = json.loads(raw)
         except ValueError:
-            value = raw.strip()
+            value = {"True": True, "False": False, "None": None}.get(raw.strip(), raw.strip())
         method, dot, opt = key.rpartition(".")
         if dot:
             targets = [m for m in methods if method in (m, registered[m])]
