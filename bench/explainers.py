@@ -97,6 +97,21 @@ def corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.nanmean(rs))
 
 
+def forwards(model, plain, x: torch.Tensor) -> dict:
+    """The two forward-pass baselines: fakescope's (channels-last weights and input) and a plain one."""
+    xcl = x.contiguous(memory_format=torch.channels_last)
+
+    def fwd_fs():
+        with torch.no_grad():
+            model(xcl)
+
+    def fwd_plain():
+        with torch.no_grad():
+            plain(x)
+
+    return {"fwd": fwd_fs, "plain": fwd_plain}
+
+
 def row(model, variant, faces, sec, fwd=None, plain=None, speedup="—", note="", key=None) -> dict:
     return {"model": model, "variant": variant, "faces": faces, "ms": None if sec is None else sec * 1e3,
             "x_fwd": None if sec is None or fwd is None else sec / fwd,
@@ -110,7 +125,6 @@ def bench_model(name: str, args, rows: list) -> None:
     fakescope.explainers.to_channels_last(model)  # what explain() does on its first call anyway
     size = model.info.input_size
     x = load_faces(size, args.faces)
-    xcl = x.contiguous(memory_format=torch.channels_last)
     xh = x[: args.heavy_faces]  # IG/SHAP/LIME (library defaults are slow): fewer faces
     n, nh = len(x), len(xh)
 
@@ -120,14 +134,6 @@ def bench_model(name: str, args, rows: list) -> None:
     # -- 1 + 2: forward and Grad-CAM --------------------------------------------------------
     layer = get_layer(plain, plain.info.cam_layer)
 
-    def fwd_fs():
-        with torch.no_grad():
-            model(xcl)
-
-    def fwd_plain():
-        with torch.no_grad():
-            plain(x)
-
     def fs_gradcam():
         explain(model, x, "gradcam")
 
@@ -135,7 +141,7 @@ def bench_model(name: str, args, rows: list) -> None:
         with GradCAM(plain, target_layers=[layer]) as cam:
             cam(x, targets=[LogitTarget()] * n)
 
-    variants = {"fwd": fwd_fs, "plain": fwd_plain, "fs": fs_gradcam, "lib": lib_gradcam}
+    variants = {**forwards(model, plain, x), "fs": fs_gradcam, "lib": lib_gradcam}
     for fn in variants.values():  # warm-up
         fn()
     t = interleaved(variants, args.repeats)
@@ -221,7 +227,6 @@ def bench_others(name: str, args, rows: list) -> None:
     heavy = name == "xception"
     x = load_faces(size, args.faces)
     xh = x[: args.heavy_faces]
-    xcl = x.contiguous(memory_format=torch.channels_last)
     layer = get_layer(plain, plain.info.cam_layer)
     fakescope.explainers.to_channels_last(model)
 
@@ -262,16 +267,10 @@ def bench_others(name: str, args, rows: list) -> None:
         "lrp": (lrp, x, False, "zennit EpsilonPlusFlat + SequentialMergeBatchNorm"),
     }
 
-    def fwd_fs():
-        with torch.no_grad():
-            model(xcl)
-
-    def fwd_plain():
-        with torch.no_grad():
-            plain(x)
-
-    fwd_fs(), fwd_plain()
-    t = interleaved({"fwd": fwd_fs, "plain": fwd_plain}, args.repeats)
+    fwd = forwards(model, plain, x)
+    for fn in fwd.values():  # warm-up
+        fn()
+    t = interleaved(fwd, args.repeats)
     tf, tp = (statistics.median(t[k]) / len(x) for k in ("fwd", "plain"))
     rows.append(row(name, "forward pass, fakescope (channels-last)", len(x), tf, tf, tp, note="baseline"))
     rows.append(row(name, "forward pass, plain (NCHW)", len(x), tp, tf, tp))

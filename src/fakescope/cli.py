@@ -24,6 +24,16 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
+# `--explain-option/-E`, shared by `analyze` and `explain`
+ExplainOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--explain-option",
+        "-E",
+        help="Explainer option KEY=VALUE or METHOD.KEY=VALUE, repeatable (e.g. -E bf16=true -E ig.n_steps=64).",
+    ),
+]
+
 _LABEL_STYLE = {"fake": "bold red", "real": "bold green", "inconclusive": "bold yellow"}
 
 
@@ -82,14 +92,7 @@ def analyze(
         str | None, typer.Option(help="Explanation methods, comma-separated (see `fakescope explainers`).")
     ] = None,
     explain_per_track: Annotated[int, typer.Option(min=1, help="Faces explained per identity.")] = 4,
-    explain_option: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--explain-option",
-            "-E",
-            help="Explainer option KEY=VALUE or METHOD.KEY=VALUE, repeatable (e.g. -E bf16=true -E ig.n_steps=64).",
-        ),
-    ] = None,
+    explain_option: ExplainOption = None,
     annotate: Annotated[
         bool | None,
         typer.Option("--annotate/--no-annotate", help="Write the annotated video (default: with --explain)."),
@@ -209,14 +212,7 @@ def explain_cmd(
     checkpoint: Annotated[Path | None, typer.Option(help="Local weight file instead of a tag.")] = None,
     target: Annotated[str, typer.Option(help="Explain the 'fake' or the 'real' logit.")] = "fake",
     batch_size: Annotated[int, typer.Option(min=1, help="Faces per explainer call.")] = 8,
-    explain_option: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--explain-option",
-            "-E",
-            help="Explainer option KEY=VALUE or METHOD.KEY=VALUE, repeatable (e.g. -E bf16=true -E ig.n_steps=64).",
-        ),
-    ] = None,
+    explain_option: ExplainOption = None,
 ) -> None:
     """Explain already-cropped face images: heatmaps, raw maps and a montage per face."""
     from .explain_faces import explain_images, read_image_list
