@@ -92,6 +92,22 @@ class PerturbationExplainer(Explainer):
         """``perturbations_per_eval`` with ``"auto"`` resolved for the face's device."""
         return self.inner_batch("perturbations_per_eval", face.device)
 
+    def sample_superpixels(
+        self, attributor: Any, face: torch.Tensor, baseline: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Run a captum sampling attributor (``Lime``, ``KernelShap``) over the face's superpixels with
+        ``n_samples`` coalitions, ``perturbations_per_eval`` per forward pass."""
+        mask = self.segments(face)
+        attr = attributor.attribute(
+            face,
+            baselines=baseline,
+            target=0,
+            feature_mask=mask,
+            n_samples=int(self.params["n_samples"]),
+            perturbations_per_eval=self.ppe(face),
+        )
+        return attr, {"segments": mask[:, 0]}
+
     def segments(self, face: torch.Tensor) -> torch.Tensor:
         """1×1×H×W superpixel mask of a 1×3×H×W face (captum ``feature_mask``)."""
         labels = slic_segments(face[0], self.params["n_segments"], self.params["compactness"])

@@ -24,13 +24,4 @@ class KernelShap(PerturbationExplainer):
     defaults: ClassVar[dict[str, Any]] = {**PerturbationExplainer.defaults, "n_samples": 200}
 
     def attribute_face(self, fwd, face, baseline):
-        mask = self.segments(face)
-        attr = _KernelShap(fwd).attribute(
-            face,
-            baselines=baseline,
-            target=0,
-            feature_mask=mask,
-            n_samples=int(self.params["n_samples"]),
-            perturbations_per_eval=self.ppe(face),
-        )
-        return attr, {"segments": mask[:, 0]}
+        return self.sample_superpixels(_KernelShap(fwd), face, baseline)

@@ -43,18 +43,9 @@ class Lime(PerturbationExplainer):
     }
 
     def attribute_face(self, fwd, face, baseline):
-        mask = self.segments(face)
         lime = _Lime(
             fwd,
             interpretable_model=SkLearnRidge(alpha=float(self.params["alpha"])),
             similarity_func=_lime_kernel(float(self.params["kernel_width"])),
         )
-        attr = lime.attribute(
-            face,
-            baselines=baseline,
-            target=0,
-            feature_mask=mask,
-            n_samples=int(self.params["n_samples"]),
-            perturbations_per_eval=self.ppe(face),
-        )
-        return attr, {"segments": mask[:, 0]}
+        return self.sample_superpixels(lime, face, baseline)
