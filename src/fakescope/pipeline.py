@@ -106,6 +106,12 @@ class Member:
     def input_size(self) -> int:
         return self.model.info.input_size
 
+    @property
+    def crop_key(self) -> tuple[int, str, str]:
+        """What this model's crop depends on: size, padding, resize filter."""
+        info = self.model.info
+        return info.input_size, getattr(info, "crop_padding", "black"), getattr(info, "crop_resize", "auto")
+
 
 def parse_models(spec: str, weights: str | None) -> list[tuple[str, str | None]]:
     """``"a,b:tag"`` → [(a, weights), (b, tag)]."""
@@ -214,9 +220,12 @@ class Analyzer:
             x = x.contiguous(memory_format=torch.channels_last)
         return (classifier or self.classifier)(x).float().reshape(-1).numpy()
 
-    def _crops(self, image: np.ndarray, box) -> dict[int, np.ndarray]:
-        """One crop per distinct input size of the members."""
-        return {m.input_size: crop_face(image, box, m.input_size, self.config.margin) for m in self.members}
+    def _crops(self, image: np.ndarray, box) -> dict[tuple, np.ndarray]:
+        """One crop per distinct (input size, padding, resize) of the members."""
+        return {
+            k: crop_face(image, box, k[0], self.config.margin, padding=k[1], resize=k[2])
+            for k in {m.crop_key for m in self.members}
+        }
 
     def analyze(self, path: str | Path, progress: ProgressFn | None = None) -> AnalysisResult:
         cfg = self.config
@@ -238,11 +247,11 @@ class Analyzer:
         reservoir: dict[int, tuple[int, list[tuple[int, Face, np.ndarray]]]] = {}
         rng = random.Random(0)
         face_frame: dict[int, FrameResult] = {}
-        size0 = self.members[0].input_size
+        size0 = self.members[0].crop_key  # the crop the first model sees: quality, explanations
 
         def flush() -> None:
             t0 = time.perf_counter()
-            raw = np.stack([self._classify([c[m.input_size] for _, c in pending], m.classifier) for m in self.members],
+            raw = np.stack([self._classify([c[m.crop_key] for _, c in pending], m.classifier) for m in self.members],
                            axis=1)  # N×M raw logits
             cal = np.stack([m.calibration.apply(raw[:, j]) for j, m in enumerate(self.members)], axis=1)
             z = combine(cal, cfg.combine)

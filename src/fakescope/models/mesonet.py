@@ -369,6 +369,8 @@ _F2F = "trained by the authors on FaceForensics Face2Face faces"
         family="mesonet",
         input_size=256,
         cam_layer="features.3.bn",
+        crop_padding="reflect",  # the authors' pipeline.py: reflect padding, scipy zoom (cubic spline)
+        crop_resize="cubic",
         licence="Apache-2.0",
         paper=_PAPER,
         source=_SOURCE,
@@ -400,6 +402,8 @@ def meso4(**kwargs) -> Meso4:
         family="mesonet",
         input_size=256,
         cam_layer="features.3.bn",
+        crop_padding="reflect",  # the authors' pipeline.py: reflect padding, scipy zoom (cubic spline)
+        crop_resize="cubic",
         licence="Apache-2.0",
         paper=_PAPER,
         source=_SOURCE,

@@ -138,7 +138,8 @@ def build_demo(store: JobStore) -> gr.Blocks:
             with gr.Column(scale=1, min_width=300):
                 media = gr.File(label="Video or image", file_count="single", type="filepath", elem_id="media")
                 with gr.Accordion("Options", open=False, elem_id="options"):
-                    model = gr.Dropdown(models, value=DEFAULT_MODEL, label="Detector model")
+                    model = gr.Dropdown(models, value=DEFAULT_MODEL.split(","), multiselect=True,
+                                        label="Detector model(s) — several make an ensemble", elem_id="model")
                     explain = gr.Dropdown(
                         explainers, value=default_explain, multiselect=True, label="Explanation methods",
                         elem_id="explain",
@@ -179,7 +180,7 @@ def build_demo(store: JobStore) -> gr.Blocks:
                 raise gr.Error("Choose a video or an image first.")
             try:
                 options = AnalysisOptions(
-                    model=model_name or DEFAULT_MODEL,
+                    model=(",".join(model_name) if isinstance(model_name, list) else model_name) or DEFAULT_MODEL,
                     explain=list(methods or []),
                     frames=(frames_text or "").strip() or None,
                     rule=rule_name or DEFAULT_RULE,
