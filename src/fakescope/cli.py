@@ -441,15 +441,23 @@ def detectors() -> None:
 
 @app.command()
 def rules() -> None:
-    """List the verdict rules."""
-    from .rules import get_rule, list_rules
+    """List the verdict rules and the ensemble combiners."""
+    from .combine import DEFAULT_COMBINER, get_combiner, list_combiners
+    from .rules import DEFAULT_RULE, get_rule, list_rules
 
-    table = Table(title="verdict rules")
+    table = Table(title="verdict rules (--rule)")
     table.add_column("name")
     table.add_column("rule", overflow="fold")
     for name in list_rules():
         doc = (get_rule(name).__doc__ or "").strip().splitlines()[0]
-        table.add_row(name, doc)
+        table.add_row(f"{name} (default)" if name == DEFAULT_RULE else name, doc)
+    console.print(table)
+    table = Table(title="ensemble combiners (--combine)")
+    table.add_column("name")
+    table.add_column("combination", overflow="fold")
+    for name in list_combiners():
+        doc = (get_combiner(name).__doc__ or "").strip().splitlines()[0]
+        table.add_row(f"{name} (default)" if name == DEFAULT_COMBINER else name, doc)
     console.print(table)
 
 

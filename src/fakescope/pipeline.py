@@ -138,7 +138,10 @@ class Analyzer:
         get_combiner(cfg.combine)
         specs = parse_models(cfg.model, cfg.weights)
         if cfg.checkpoint_path is not None and len(specs) > 1:
-            raise ValueError("--checkpoint applies to a single model, not an ensemble")
+            if cfg.model != DEFAULT_MODEL:
+                raise ValueError("--checkpoint applies to a single model, not an ensemble: name it with --model")
+            specs = specs[:1]  # a checkpoint for the default architecture: the ensemble's first model
+            cfg = self.config = replace(cfg, model=specs[0][0])
         cal_files = self._calibration_files(len(specs))
         self.members: list[Member] = []
         for (name, tag), cal_file in zip(specs, cal_files, strict=True):
