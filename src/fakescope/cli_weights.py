@@ -140,6 +140,7 @@ def pull(
     accepted = accept_licence or _confirm_licence(entries)
     failed = 0
     for entry in entries:
+        error: FakescopeError | None = None
         with _progress() as bar:
             tasks: dict[str, int] = {}
 
@@ -152,10 +153,11 @@ def pull(
                 inst = do_pull(entry.name, url=url, format=fmt, arch=arch, sha256=sha256, accept_licence=accepted,
                                progress=report, retries=retries)  # fmt: skip
             except FakescopeError as e:
-                bar.stop()
-                err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
-                failed = max(failed, _code(e))
-                continue
+                error = e
+        if error is not None:
+            err_console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True, markup=True)
+            failed = max(failed, _code(error))
+            continue
         m = inst.manifest
         console.print(f"installed {inst.name}: {m['architecture']} ({m['input_size']}px, {len(m['members'])} "
                       f"file{'s' if len(m['members']) > 1 else ''}) in {inst.path}", highlight=False)  # fmt: skip

@@ -6,7 +6,7 @@ Installed weights live under ``$FAKESCOPE_HOME/weights`` and are models like any
 """
 
 from .entries import CatalogueEntry, CatalogueFile, get_entry, load_catalogue
-from .install import LicenceNotAccepted, add, list_rows, pull, recorded_hashes, remove, verify
+from .install import LicenceNotAccepted, add, adhoc_entry, list_rows, pull, recorded_hashes, remove, verify
 from .store import create_installed_model, fakescope_home, installed_model_info, list_installed, read_manifest
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "CatalogueFile",
     "LicenceNotAccepted",
     "add",
+    "adhoc_entry",
     "create_installed_model",
     "fakescope_home",
     "get_entry",

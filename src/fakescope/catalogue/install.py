@@ -148,8 +148,12 @@ def _check_file(entry: CatalogueEntry, spec: CatalogueFile, path: Path) -> tuple
     digest = sha256_file(path)
     want = spec.sha256 or sha256_from_file_name(spec.file) or (recorded or {}).get("sha256")
     if want is not None and digest != want:
-        what = "published" if spec.sha256 else ("in the file name" if sha256_from_file_name(spec.file)
-                                                else "recorded on first download")  # fmt: skip
+        if sha256_from_file_name(spec.file) == want:
+            what = "sha256 in the file name"
+        elif spec.sha256:
+            what = "given" if spec.sha256_source == "given" else "published"
+        else:
+            what = "recorded on first download"
         raise WeightsError(f"{spec.file}: sha256 {digest[:16]}… does not match the {what} {want[:16]}… "
                            "(corrupt, truncated or a different file)")  # fmt: skip
     return size, digest
@@ -282,6 +286,8 @@ def pull(
             raise
         except DownloadError:
             part.unlink(missing_ok=True)
+            if downloads.is_dir() and not any(downloads.iterdir()):
+                downloads.rmdir()
             raise
         sources.append((spec, part, origin))
     try:
