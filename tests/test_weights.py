@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import timm
 import torch
-from test_convert_published import _calibrate, _DFBMesoInception4, _Detector, _x
+from test_convert_published import _calibrate, _Detector, _DFBMesoInception4, _x
 from torch import nn
 from typer.testing import CliRunner
 
@@ -325,7 +325,7 @@ size = {len(data)}
 
 def test_ensemble_entry_mirror_folder(home, tmp_path, monkeypatch):
     """A multi-file entry (as dfdc-winner-b7) from a mirror folder: the mean of the members' probabilities."""
-    files = ["final_111_DeepFakeClassifier_tf_efficientnet_b0_ns_0_36", "final_555_DeepFakeClassifier_tf_efficientnet_b0_ns_0_19"]
+    files = [f"final_{s}_DeepFakeClassifier_tf_efficientnet_b0_ns_0_{e}" for s, e in ((111, 36), (555, 19))]
     mirror = tmp_path / "usb"
     mirror.mkdir()
     refs = []
