@@ -374,9 +374,10 @@ def list_rows() -> list[dict]:
         else:
             size_text = "recorded on first download"
         published = [f for f in e.files if f.sha256]
-        sha_text = ("published" + (" (file name)" if any("file name" in f.sha256_source for f in published) else "")
+        sha_text = ("published" + (" (in the file name)" if any("file name" in f.sha256_source for f in published)
+                                   else "")
                     if len(published) == len(e.files) else
-                    ("recorded on first download" if rec else "recorded on first download (not yet)"))  # fmt: skip
+                    ("recorded on first download" if rec else "recorded on first download (pending)"))  # fmt: skip
         rows.append({"name": name, "title": e.title, "architecture": e.architecture, "files": len(e.files),
                      "installed": name in installed, "licence": e.licence, "restricted": bool(e.restriction),
                      "size": size_text, "sha256": sha_text})  # fmt: skip
