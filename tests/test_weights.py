@@ -201,9 +201,17 @@ def test_mirror_pull_then_analyze_with_the_original_scores(server, home, monkeyp
     faces = [f for fr in res["frames"] for f in fr["faces"]]
     assert faces and all(0.0 <= f["p_fake"] <= 1.0 for f in faces)
 
+    from fakescope.server.api.routes.meta import models as v1_models  # GET /v1/models
+
+    assert NAME in [m["name"] for m in v1_models()]
+    card = json.loads(_run("weights", "show", NAME).output)
+    assert card["installed"] and card["licence"] == "CC-BY-NC-4.0" and card["benchmarks"][0]["value"] == 0.7583
+
     # the next download must be the same file as the first one
-    server.files["meso4Incep_best.pth"] = (_bytes(_Detector(_DFBMesoInception4()).state_dict()), "application/x")
     r = _run("weights", "pull", NAME, "--accept-licence")
+    assert r.exit_code == 0 and "already installed" in r.output and len(server.log) == 1
+    server.files["meso4Incep_best.pth"] = (_bytes(_Detector(_DFBMesoInception4()).state_dict()), "application/x")
+    r = _run("weights", "pull", NAME, "--accept-licence", "--force")
     assert r.exit_code == 1 and "recorded on first download" in r.output
     assert (home / "weights" / NAME / "manifest.json").is_file()  # the good install is kept
 

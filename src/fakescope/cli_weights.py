@@ -109,9 +109,10 @@ def pull(
     sha256: Annotated[str | None, typer.Option(help="Expected sha256 of a --url file.")] = None,
     accept_licence: AcceptLicence = False,
     retries: Annotated[int, typer.Option(min=0, help="Resume attempts after a broken connection.")] = 3,
+    force: Annotated[bool, typer.Option("--force", help="Pull again even if installed and intact.")] = False,
 ) -> None:
     """Download (resumable), verify size/sha256, convert and install; FAKESCOPE_WEIGHTS_MIRROR replaces origins."""
-    from .catalogue import adhoc_entry, load_catalogue
+    from .catalogue import adhoc_entry, load_catalogue, read_manifest, verify
     from .catalogue import pull as do_pull
 
     targets = list(names or [])
@@ -140,6 +141,9 @@ def pull(
     accepted = accept_licence or _confirm_licence(entries)
     failed = 0
     for entry in entries:
+        if not force and not url and read_manifest(entry.name) is not None and not verify([entry.name])[entry.name]:
+            console.print(f"{entry.name} is already installed and intact (--force pulls it again)", highlight=False)
+            continue
         error: FakescopeError | None = None
         with _progress() as bar:
             tasks: dict[str, int] = {}
