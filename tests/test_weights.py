@@ -10,6 +10,7 @@ leaves this machine.
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import io
@@ -363,3 +364,53 @@ combine = "mean-probability"
         p = torch.stack([torch.sigmoid(ref.eval()(x)[:, 0]) for ref in refs]).mean(0)
         assert (torch.sigmoid(model(x)) - p).abs().max().item() < 1e-5
         assert p.std() > 1e-6
+
+
+@pytest.mark.slow
+def test_every_deepfakebench_entry_pulls_and_matches_the_original(home, tmp_path, monkeypatch):
+    """The four DeepfakeBench release files, laid out as published, from a mirror folder."""
+    import torch.nn.functional as F
+    from test_convert import _dfb_meso4
+
+    from fakescope.catalogue import get_entry
+
+    ep = pytest.importorskip("efficientnet_pytorch")
+
+    class _EffB4(nn.Module):  # training/networks/efficientnetb4.py
+        def __init__(self):
+            super().__init__()
+            self.efficientnet = ep.EfficientNet.from_name("efficientnet-b4")
+            self.efficientnet._conv_stem = nn.Conv2d(3, 48, kernel_size=3, stride=2, bias=False)
+            self.efficientnet._fc = nn.Identity()
+            self.last_layer = nn.Linear(1792, 2)
+
+        def forward(self, x):
+            return self.last_layer(F.adaptive_avg_pool2d(self.efficientnet.extract_features(x), 1).flatten(1))
+
+    def dfb_norm(x):
+        return (x - 0.5) / 0.5
+
+    torch.manual_seed(0)
+    # xception_best.pth: networks/xception.py is the Cadene layout (timm legacy_xception's names)
+    xc = _calibrate(timm.create_model("legacy_xception", pretrained=False, num_classes=2), _x(2, 64, seed=7) * 2 - 1)
+    eff = _calibrate(_EffB4(), _x(2, 64, seed=7) * 2 - 1)
+    refs = {  # name: (state dict as published, reference module, its input transform, test size)
+        "deepfakebench-xception": (
+            {"backbone." + k.replace("fc.", "last_linear."): v for k, v in xc.state_dict().items()}, xc, dfb_norm, 64),
+        "deepfakebench-efficientnetb4": (_Detector(eff).state_dict(), eff, dfb_norm, 64),
+        "deepfakebench-meso4inception": (_Detector(_meso_ref()).state_dict(), _meso_ref(), None, 256),
+        "deepfakebench-meso4": (_Detector(_dfb_meso4()).state_dict(), _dfb_meso4(), None, 256),
+    }  # fmt: skip
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for name, (sd, _, _, _) in refs.items():
+        torch.save(sd, mirror / get_entry(name).files[0].file)
+    monkeypatch.setenv("FAKESCOPE_WEIGHTS_MIRROR", str(mirror))
+    r = _run("weights", "pull", *refs, "--accept-licence")
+    assert r.exit_code == 0, r.output
+    for name, (_, ref, pre, size) in refs.items():
+        x = _x(2, size).double()
+        with torch.no_grad():  # float64: deep random networks amplify float32 rounding
+            z = copy.deepcopy(ref).double()((pre or (lambda v: v))(x))  # the references are cached: copy
+            got = create_model(name).double()(x)
+        assert (got - (z[:, 1] - z[:, 0])).abs().max().item() < 1e-4 * max(1.0, z.abs().max().item()), name
