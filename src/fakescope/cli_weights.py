@@ -41,14 +41,15 @@ def _code(e: FakescopeError) -> int:
     return 2 if isinstance(e, (UnknownNameError, LicenceNotAccepted)) else 1
 
 
-def _confirm_licence(entries) -> bool:
-    """Show restrictive licences; True when accepted interactively. Never prompts without a terminal."""
+def _confirm_licence(entries, accepted: bool) -> bool:
+    """Show restrictive licences (always, before any download); True when accepted, by ``--accept-licence``
+    or interactively. Never prompts without a terminal."""
     restricted = [e for e in entries if e.restriction]
     for e in restricted:
         err_console.print(f"[yellow]licence[/yellow] {e.name}: {e.licence} — {e.restriction} ({e.licence_url})",
                           highlight=False, soft_wrap=True)  # fmt: skip
-    if not restricted or not (sys.stdin.isatty() and sys.stderr.isatty()):
-        return False
+    if accepted or not restricted or not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return accepted
     return typer.confirm("Accept these terms?", default=False, err=True)
 
 
@@ -138,7 +139,7 @@ def pull(
                 get_entry(t)  # raises with a suggestion
     except FakescopeError as e:
         raise _fail(str(e), _code(e)) from None
-    accepted = accept_licence or _confirm_licence(entries)
+    accepted = _confirm_licence(entries, accept_licence)
     failed = 0
     for entry in entries:
         if not force and not url and read_manifest(entry.name) is not None and not verify([entry.name])[entry.name]:
@@ -184,7 +185,7 @@ def add(
 
     try:
         entry = load_catalogue().get(name)
-        accepted = accept_licence or (entry is not None and _confirm_licence([entry]))
+        accepted = _confirm_licence([entry] if entry is not None else [], accept_licence)
         inst = do_add(files, name, format=fmt, arch=arch, accept_licence=accepted)
     except FakescopeError as e:
         raise _fail(str(e), _code(e)) from None
