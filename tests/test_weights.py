@@ -414,3 +414,47 @@ def test_every_deepfakebench_entry_pulls_and_matches_the_original(home, tmp_path
             z = copy.deepcopy(ref).double()((pre or (lambda v: v))(x))  # the references are cached: copy
             got = create_model(name).double()(x)
         assert (got - (z[:, 1] - z[:, 0])).abs().max().item() < 1e-4 * max(1.0, z.abs().max().item()), name
+
+
+@pytest.mark.slow
+def test_icpr2020_layout_from_a_mirror(server, home, tmp_path, monkeypatch, samples):
+    """An ICPR 2020 file named as published (<net>_<db>_bestval-<sha256>.pth, a plain state dict) from the
+    local server: the sha256 in its name is checked, it installs, and analyze runs on it."""
+    from test_convert_published import _NORM, _ICPREfficientNet
+
+    from fakescope.catalogue import get_entry
+
+    torch.manual_seed(0)
+    ref = _calibrate(_ICPREfficientNet(att=True), _NORM(_x(2, 64, seed=7)))
+    data = _bytes(ref.state_dict())
+    published = get_entry("icpr2020-efficientnetb4att-dfdc").files[0].file  # the real entry's layout
+    assert published.startswith("EfficientNetAutoAttB4_DFDC_bestval-")
+    file = f"EfficientNetAutoAttB4_DFDC_bestval-{hashlib.sha256(data).hexdigest()}.pth"
+    server.files[file] = (data, "application/octet-stream")
+    _catalogue(tmp_path, monkeypatch, f"""
+[[weights]]
+name = "t-icpr"
+title = "ICPR 2020 layout, synthetic weights"
+format = "icpr2020"
+architecture = "tf_efficientnet_b4_att"
+[[weights.files]]
+file = "{file}"
+url = "https://example.invalid/{file}"
+""")
+    monkeypatch.setenv("FAKESCOPE_WEIGHTS_MIRROR", server.url)
+    r = _run("weights", "pull", "t-icpr")
+    assert r.exit_code == 0, r.output
+    model = create_model("t-icpr")
+    x = _x(2, 64).double()
+    with torch.no_grad():
+        z = copy.deepcopy(ref).double()(_NORM.double()(x))[:, 0]
+        _NORM.float()
+        assert (model.double()(x) - z).abs().max().item() < 1e-4 * max(1.0, z.abs().max().item())
+    r = _run("analyze", samples / "single_face.jpg", "--model", "t-icpr", "--out", tmp_path / "o", "--no-report")
+    assert r.exit_code == 0, r.output
+    # the real entry's file from this server: its published sha256 (in the name) refuses these weights
+    server.files[published] = (data, "application/octet-stream")
+    monkeypatch.delenv("FAKESCOPE_WEIGHTS_CATALOGUE")
+    r = _run("weights", "pull", "icpr2020-efficientnetb4att-dfdc", "--accept-licence")
+    assert r.exit_code == 1 and "sha256 in the file name" in r.output
+    _nothing_installed(home, "icpr2020-efficientnetb4att-dfdc")
