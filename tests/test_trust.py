@@ -4,8 +4,6 @@ model cards and the ``calibrate`` command — with hand-computable numbers where
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import cv2
 import numpy as np

@@ -334,11 +334,15 @@ def models(
     card: Annotated[
         str | None, typer.Option(help="Print the model card of NAME or NAME:WEIGHTS (training data, accuracy, limits).")
     ] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Also architectures without usable weights (need --checkpoint).")
+    ] = False,
 ) -> None:
-    """List the deepfake detectors: input size, weights, licence (--json for source and paper; --card NAME)."""
+    """List the deepfake detectors with usable weights (shipped or installed): input size, weights, licence
+    (--json for source and paper; --card NAME for the model card)."""
     import json
 
-    from .models import get_model_info, list_models
+    from .models import get_model_info, list_installed_models, list_models, list_runnable_models
 
     if card is not None:
         from rich.markdown import Markdown
@@ -358,14 +362,15 @@ def models(
             console.print(Markdown(card_markdown(data)))
         return
 
+    names = list_models() + list_installed_models() if show_all else list_runnable_models()
     if as_json:
-        print(json.dumps([get_model_info(n).to_dict() for n in list_models()], indent=2))
+        print(json.dumps([get_model_info(n).to_dict() for n in names], indent=2))
         return
-    table = Table(title="models (* = default weights)")
+    table = Table(title="models (* = default weights)" + ("" if show_all else "; --all: every architecture"))
     table.add_column("name", no_wrap=True)
     for col in ("family", "input", "weights", "licence"):
         table.add_column(col, overflow="fold")
-    for name in list_models():
+    for name in names:
         info = get_model_info(name)
         tags = ", ".join(f"{t}*" if t == info.default_weights else t for t in info.weights) or "-"
         table.add_row(name, info.family, f"{info.input_size}px", tags, info.licence.split(";")[0])
@@ -730,6 +735,11 @@ def export(
     except (FakescopeError, ValueError, RuntimeError) as e:
         raise _fail(str(e), 2) from None
     console.print(f"{model} ({net.info.input_size}px, weights {net.weights_tag or 'none'}) → {path}", highlight=False)
+
+
+from .cli_weights import weights_app  # noqa: E402  (fakescope weights ...: issue 11)
+
+app.add_typer(weights_app, name="weights")
 
 
 def main() -> None:

@@ -35,11 +35,11 @@ DEFAULT_EXPLAIN = "gradcam"
 
 
 def _choices() -> tuple[list[str], list[str], list[str]]:
-    from ..models import list_models
+    from ..models import list_runnable_models  # shipped or installed weights only (fakescope weights)
     from ..rules import list_rules
     from .jobs import _explainer_names
 
-    return list_models(), list_rules(), _explainer_names() or []
+    return list_runnable_models(), list_rules(), _explainer_names() or []
 
 
 def _status_html(text: str) -> str:

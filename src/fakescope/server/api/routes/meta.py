@@ -18,11 +18,13 @@ def _first_line(doc: str | None) -> str:
 
 
 @router.get("/models")
-def models() -> list[dict[str, Any]]:
-    """Registered deepfake detectors: input size, normalisation, weight tags, licence, source."""
-    from ....models import get_model_info, list_models
+def models(all: bool = False) -> list[dict[str, Any]]:
+    """Deepfake detectors with usable weights (shipped or installed with ``fakescope weights``; ``?all=true``:
+    every architecture): input size, normalisation, weight tags, licence, source."""
+    from ....models import get_model_info, list_installed_models, list_models, list_runnable_models
 
-    return [get_model_info(n).to_dict() for n in list_models()]
+    names = list_models() + list_installed_models() if all else list_runnable_models()
+    return [get_model_info(n).to_dict() for n in names]
 
 
 @router.get("/explainers")
