@@ -21,9 +21,9 @@ weight with which it counts in its identity's score:
 A face's weight is ``flag_weight ** (number of weighting flags)`` (1, 0.5, 0.25, ...); ``compressed`` is
 recorded but does not lower the weight, because re-encoding real faces down to JPEG quality 15 did not
 raise the shipped detectors' false alarms (it lowered them). The thresholds are :class:`QualityConfig`'s
-defaults, chosen from the measurements in ``bench/RESULTS.md`` ("Quality"): below a sharpness of 20 the
-Deepfake-trained MesoNets call half or more of real faces fake (10 % on the original faces), and faces
-enlarged more than 2× already raise it to 31 %.
+defaults, chosen from the measurements in ``bench/RESULTS.md`` ("Quality"): below a sharpness of 15 the
+Deepfake-trained MesoNets call most real faces fake (10 % on the original faces), and faces enlarged
+more than 2× already raise it to 31 %.
 Everything here is pure numpy/OpenCV on arrays already in memory: no I/O.
 """
 
@@ -45,7 +45,7 @@ class QualityConfig:
     """Thresholds of the quality flags (see the module docstring)."""
 
     max_upscale: float = 2.0
-    min_sharpness: float = 20.0
+    min_sharpness: float = 15.0
     min_jpeg_quality: int = 50
     min_bits_per_pixel: float = 0.02
     max_yaw: float = 50.0
