@@ -374,7 +374,7 @@ class Analyzer:
                 combine=cfg.combine if len(self.members) > 1 else None,
                 band=list(self.band) if cfg.rule == "calibrated" else None,
                 calibration={m.key: _calibration_summary(m.calibration) for m in self.members},
-                quality=asdict(cfg.quality),
+                quality={k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg.quality).items()},
                 rule_params=dict(cfg.rule_params),
             ),
             frames=frames,
