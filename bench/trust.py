@@ -222,6 +222,7 @@ class Config:
     window: int = 5
     soft_gate: bool = True
     prior_faces: float = 1.0
+    interval_real: bool = False
 
 
 def face_table(recs: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -273,7 +274,8 @@ def judge(rec: dict, cfg: Config, cals) -> tuple[str, float | None]:
             is_video=is_video,
         )
         outs.append((tid, judge_track(ev, "calibrated", 0.5, min_faces=min_faces, band=cfg.band, window=cfg.window,
-                                      soft_gate=cfg.soft_gate, prior_faces=cfg.prior_faces)))  # fmt: skip
+                                      soft_gate=cfg.soft_gate, prior_faces=cfg.prior_faces,
+                                      interval_real=cfg.interval_real)))  # fmt: skip
     v, _ = judge_video(outs)
     return v.label, v.score
 
@@ -377,6 +379,8 @@ def main() -> int:
         Config("mesoinception4:f2f, Platt, band .45–.55", (1,), (0.45, 0.55)),
         Config("meso4:f2f, Platt, band .45–.55", (3,), (0.45, 0.55)),
         Config("DF pair (mesoinception4+meso4), Platt, .35–.65 (default)", (0, 2), (0.35, 0.65)),
+        Config("DF pair, Platt, .35–.65, real when the interval is below 0.5", (0, 2), (0.35, 0.65),
+               interval_real=True),
         Config("DF pair (mesoinception4+meso4), Platt, .4–.6", (0, 2), (0.4, 0.6)),
         Config("DF pair (mesoinception4+meso4), Platt, .45–.55", (0, 2), (0.45, 0.55)),
         Config("DF pair, Platt, .35–.65, no median filter", (0, 2), (0.35, 0.65), window=1),
