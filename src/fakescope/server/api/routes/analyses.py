@@ -3,12 +3,16 @@
 Status codes: 202 accepted · 400 malformed form · 401 token · 404 unknown job or artifact ·
 409 artifact of an unfinished job · 413 upload over ``max_upload_mb`` · 415 bytes that are no
 supported image/video (sniffed, whatever the name) · 422 bad options, undecodable media, or a video
-over ``max_duration_s`` / ``max_frames`` · 429 every worker busy and the queue full (``Retry-After``).
+over ``max_duration_s`` / ``max_frames`` · 408 a body that stalls or takes too long · 429 every
+worker busy and the queue full, or too many uploads in progress (``Retry-After``).
+The body is received before a job slot is taken, so a slow client holds no slot.
 """
 
 from __future__ import annotations
 
+import logging
 import mimetypes
+import os
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
@@ -18,8 +22,9 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ...deps import SettingsDep, StoreDep
 from ...jobs import AnalysisOptions, Job, QueueFull, Rejected, options_error
-from ...uploads import UploadError, discard_body, receive_upload
+from ...uploads import ClientGone, UploadError, discard_body, receive_upload
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/analyses", tags=["analyses"])
 
 _REPORT_CSP = (
@@ -116,29 +121,45 @@ _FORM_SCHEMA = {
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobCreated,
     openapi_extra=_FORM_SCHEMA,
-    responses={400: {}, 413: {}, 415: {}, 422: {}, 429: {}},
+    responses={400: {}, 408: {}, 413: {}, 415: {}, 422: {}, 429: {}},
 )
 async def create_analysis(request: Request, response: Response, store: StoreDep, settings: SettingsDep) -> JobCreated:
     """Upload one image or video (multipart field ``file``) with options; the analysis runs in the background."""
+
+    def busy(why: str) -> HTTPException:
+        return HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS, detail=f"busy: {why}; retry later", headers={"Retry-After": "5"}
+        )
+
+    if not store.has_capacity():  # refuse at once rather than after the whole body
+        await discard_body(request, settings.max_upload_bytes, settings.upload_idle_timeout_s)
+        raise busy(f"all {settings.workers} worker(s) busy and {settings.queue_size} job(s) queued")
     body_read = False
     try:
-        with store.admission() as ticket:
+        with store.upload_slot() as staging:
             body_read = True
             try:
-                upload = await receive_upload(request, ticket.upload_path, settings.max_upload_bytes)
+                upload = await receive_upload(
+                    request, staging, settings.max_upload_bytes,
+                    idle_timeout=settings.upload_idle_timeout_s, total_timeout=settings.upload_timeout_s,
+                )
+            except ClientGone:
+                log.info("upload abandoned: the client disconnected before its body was complete")
+                return Response(status_code=400)  # nobody is left to read it
             except UploadError as e:
-                raise HTTPException(e.status_code, detail=e.detail) from None
+                headers = {"Connection": "close"} if e.status_code == 408 else None
+                raise HTTPException(e.status_code, detail=e.detail, headers=headers) from None
             options = parse_options(upload.fields)
-            try:
-                job = await run_in_threadpool(store.submit, ticket, upload.filename, options)
-            except Rejected as e:
-                raise HTTPException(e.status_code, detail=e.detail) from None
+            with store.admission() as ticket:  # only now, with the whole body on disk, take a job slot
+                os.replace(staging, ticket.upload_path)
+                try:
+                    job = await run_in_threadpool(store.submit, ticket, upload.filename, options)
+                except Rejected as e:
+                    raise HTTPException(e.status_code, detail=e.detail) from None
     except QueueFull as e:
         if not body_read:
-            await discard_body(request, settings.max_upload_bytes)  # so the client can read the 429
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS, detail=f"busy: {e}; retry later", headers={"Retry-After": "5"}
-        ) from None
+            await discard_body(request, settings.max_upload_bytes, settings.upload_idle_timeout_s)
+        raise busy(str(e)) from None
     url = str(request.url_for("get_analysis", job_id=job.id).path)
     response.headers["Location"] = url
     return JobCreated(id=job.id, status=job.status, url=url)

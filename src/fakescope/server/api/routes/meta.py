@@ -83,6 +83,7 @@ class Health(BaseModel):
     workers: int
     capacity: int
     in_flight: int
+    uploading: int = 0
 
 
 @health_router.get("/healthz", response_model=Health)
@@ -92,5 +93,5 @@ def healthz(store: StoreDep) -> Health:
 
     return Health(
         status="ok", version=__version__, workers=store.settings.workers, capacity=store.capacity,
-        in_flight=store.in_flight,
+        in_flight=store.in_flight, uploading=store.uploading,
     )
