@@ -724,3 +724,42 @@ def test_stalled_uploads_hold_no_job_slot_and_time_out(tmp_path, video, caplog):
         thread.join(10)
     assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info]
     assert [r for r in caplog.records if "disconnected" in r.getMessage()]
+
+
+def test_status_shows_stage_progress_and_queue_position(tmp_path, video):
+    gate = threading.Event()
+    with make_client(tmp_path, factory=fake_factory(gate=gate), workers=1, queue_size=3) as client:
+        ids = [post(client, video).json()["id"] for _ in range(3)]
+        end = time.monotonic() + 10
+        while not (first := client.get(f"/v1/analyses/{ids[0]}").json())["progress"] and time.monotonic() < end:
+            time.sleep(0.02)
+        assert first["status"] == "running" and first["queue_position"] is None
+        assert first["progress"]["stage"] == "detect" and first["progress"]["text"].startswith("Finding faces")
+        assert [client.get(f"/v1/analyses/{i}").json()["queue_position"] for i in ids[1:]] == [1, 2]
+        assert client.delete(f"/v1/analyses/{ids[1]}").status_code == 204  # cancel a queued job
+        assert client.get(f"/v1/analyses/{ids[2]}").json()["queue_position"] == 1
+        gate.set()
+        assert wait_done(client, ids[2])["status"] == "done"
+
+
+def test_web_app_session_going_away_cancels_its_jobs(tmp_path, video):
+    pytest.importorskip("gradio")
+    gate = threading.Event()
+    from fakescope.server.jobs import AnalysisOptions
+    from fakescope.server.webapp import SessionJobs
+
+    with make_client(tmp_path, factory=fake_factory(gate=gate), workers=1, queue_size=2) as client:
+        store = client.app.state.store
+        sessions = SessionJobs(store)  # what the web app's unload event and Cancel button call
+
+        a, b = (store.submit_file(video, "clip.mp4", AnalysisOptions()) for _ in range(2))
+        sessions.add("tab-1", a.id)
+        sessions.add("tab-1", b.id)
+        keep = post(client, video).json()["id"]  # another client's job is not touched
+        end = time.monotonic() + 10
+        while store.get(a.id).status != "running" and time.monotonic() < end:
+            time.sleep(0.02)
+        assert sessions.close("tab-1") == 2
+        assert store.get(a.id) is None and store.get(b.id) is None
+        gate.set()
+        assert wait_done(client, keep)["status"] == "done"

@@ -143,10 +143,13 @@ def analyze(
     ) as progress:
 
         def on_start(path: Path):
+            from .progress import STAGE_TITLES
+
             task = progress.add_task(path.name, total=None)
 
-            def update(done: int, total: int | None) -> None:
-                progress.update(task, completed=done, total=total)
+            def update(done: int, total: int | None, stage: str = "detect") -> None:
+                desc = f"{path.name} · {STAGE_TITLES.get(stage, stage)}"
+                progress.update(task, completed=done, total=total, description=desc)
 
             return update
 

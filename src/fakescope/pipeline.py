@@ -23,6 +23,7 @@ from .faces import DEFAULT_FACE_DETECTOR, create_face_detector
 from .faces.crop import DEFAULT_MARGIN, crop_face
 from .media import Sampling, open_media
 from .models import create_model, get_model_info, sha256_file
+from .progress import with_stage
 from .rules import RuleOutcome, get_rule, judge_track, judge_video
 from .schema import AnalysisResult, ExplanationRecord, Face, FrameResult, InputInfo, Settings, TrackResult, Verdict
 from .tracking import IouTracker
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "mesoinception4"
 
-ProgressFn = Callable[[int, int | None], None]  # (frames done, frames expected or None)
+# (done, expected or None, stage): see fakescope.progress; (done, total) callbacks get the frames only
+ProgressFn = Callable[..., None]
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,9 @@ class Analyzer:
     def analyze(self, path: str | Path, progress: ProgressFn | None = None) -> AnalysisResult:
         cfg = self.config
         path = Path(path)
+        progress = with_stage(progress)
+        if progress:
+            progress(0, None, "decode")
         t_start = time.perf_counter()
         timings = dict.fromkeys(("decode", "detect", "classify"), 0.0)
         source = open_media(path, cfg.sampling)
@@ -176,14 +181,17 @@ class Analyzer:
             if len(pending) >= cfg.batch_size:
                 flush()
             if progress:
-                progress(len(frames), expected)
+                progress(len(frames), expected, "detect")
         if pending:
             flush()
+        if progress:
+            n_faces = sum(len(fr.faces) for fr in frames)
+            progress(n_faces, n_faces, "classify")
 
         explained, records = [], []
         if cfg.explain and keep:
             t0 = time.perf_counter()
-            explained, records = self._explain(keep, face_frame)
+            explained, records = self._explain(keep, face_frame, progress)
             timings["explain"] = time.perf_counter() - t0
 
         tracks = _judge_tracks(frames, cfg, min_faces)
@@ -235,7 +243,7 @@ class Analyzer:
         result._explained = explained
         return result
 
-    def _explain(self, keep, face_frame):
+    def _explain(self, keep, face_frame, progress=None):
         """Run every configured explainer on the kept faces, batched per method."""
         from .explainers import explain
 
@@ -258,12 +266,18 @@ class Analyzer:
             for it in chosen
         ]
         records = []
+        done_maps = 0
+        if progress:
+            progress(0, len(x) * len(cfg.explain), "explain")
         for method in cfg.explain:
             maps = []
             for start in range(0, len(x), cfg.batch_size):
                 ex = explain(self.model, x[start : start + cfg.batch_size], method=method, target=cfg.explain_target,
                              **cfg.explain_options.get(method, {}))
                 maps.append(ex.maps)
+                done_maps += len(ex.maps)
+                if progress:
+                    progress(done_maps, len(x) * len(cfg.explain), "explain")
             all_maps = np.concatenate(maps)
             for e, face, m in zip(explained, faces, all_maps, strict=True):
                 e["maps"][method] = m

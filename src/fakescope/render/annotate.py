@@ -123,8 +123,11 @@ def write_annotated_video(
     out_path: str | Path,
     heatmaps: dict[tuple[int, int], np.ndarray] | None = None,
     crf: int = 23,
+    progress=None,
 ) -> Path:
-    """Re-decode the input sequentially and write an H.264 mp4 with the same frame count and size."""
+    """Re-decode the input sequentially and write an H.264 mp4 with the same frame count and size.
+
+    ``progress(done, total, "render")`` is called every 8 frames."""
     out_path = Path(out_path)
     heatmaps = heatmaps or {}
     paths, hold = _paths(result), _hold(result)
@@ -144,6 +147,8 @@ def write_annotated_video(
             vf = av.VideoFrame.from_ndarray(img, format="rgb24")
             vf.pts = n
             n += 1
+            if progress and n % 8 == 0:
+                progress(n, result.input.frame_count, "render")
             for packet in stream.encode(vf):
                 container.mux(packet)
         for packet in stream.encode():

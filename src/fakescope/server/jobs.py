@@ -289,7 +289,8 @@ class Job:
     error: str | None = None
     result_path: str | None = None
     artifacts: list[str] = field(default_factory=list)
-    progress: tuple[int, int | None] | None = None
+    progress: tuple[str, int, int | None] | None = None  # (stage, done, total) while running
+    queue_position: int | None = None  # 1 = next to run, while queued
 
 
 @dataclass
@@ -356,7 +357,7 @@ class JobStore:
         shutil.rmtree(settings.uploads_dir, ignore_errors=True)  # bodies a previous process left half-read
         self._live: dict[str, str] = {}  # job id -> "queued" | "running" (this process only)
         self._cancel: dict[str, threading.Event] = {}
-        self._progress: dict[str, tuple[int, int | None]] = {}
+        self._progress: dict[str, tuple[str, int, int | None]] = {}
         self._pending: queue.Queue[str | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._closed = False
@@ -571,7 +572,14 @@ class JobStore:
             result_path=row["result_path"],
             artifacts=json.loads(row["artifacts"] or "[]"),
             progress=self._progress.get(row["id"]),
+            queue_position=self._queue_position(row["id"]) if row["status"] == "queued" else None,
         )
+
+    def _queue_position(self, job_id: str) -> int | None:
+        """1-based place of a queued job among this process's queued jobs (first in, first out)."""
+        with self._lock:
+            queued = [j for j, state in self._live.items() if state == "queued"]
+        return queued.index(job_id) + 1 if job_id in queued else None
 
     def get(self, job_id: str) -> Job | None:
         if not JOB_ID_RE.match(job_id or ""):
@@ -674,8 +682,8 @@ class JobStore:
             if time.monotonic() > deadline:
                 raise _TimedOut
 
-        def progress(done: int, total: int | None) -> None:
-            self._progress[job_id] = (done, total)
+        def progress(done: int, total: int | None, stage: str = "detect") -> None:
+            self._progress[job_id] = (stage, done, total)
             check()
 
         try:
@@ -694,7 +702,9 @@ class JobStore:
                 try:
                     from ..render.artifacts import write_artifacts
 
-                    write_artifacts(result, folder, annotate=annotate, report=s.report)
+                    write_artifacts(result, folder, annotate=annotate, report=s.report, progress=progress)
+                except (_Cancelled, _TimedOut):
+                    raise
                 except Exception as e:  # pictures are a bonus: never lose the verdict for them
                     log.warning("job %s: could not write pictures: %s", job_id, e, exc_info=log.isEnabledFor(10))
                     result.warnings.append(one_line(f"could not write pictures: {type(e).__name__}: {e}"))

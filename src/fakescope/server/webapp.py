@@ -17,6 +17,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from ..pipeline import DEFAULT_MODEL
+from ..progress import UNITS, describe
 from .jobs import AnalysisOptions, JobStore, QueueFull, Rejected, options_error
 
 THEME_CSS = """
@@ -95,6 +96,29 @@ def _gallery(folder: Path, result: dict, method: str | None) -> list[tuple[str, 
     return items
 
 
+class SessionJobs:
+    """The unfinished jobs each browser session started, so they are cancelled when it goes away."""
+
+    def __init__(self, store: JobStore) -> None:
+        self.store = store
+        self._jobs: dict[str, set[str]] = {}
+
+    def add(self, session: str | None, job_id: str) -> None:
+        if session:
+            self._jobs.setdefault(session, set()).add(job_id)
+
+    def cancel(self, job_id: str | None) -> bool:
+        """Cancel (and delete) a queued or running job; finished ones are kept."""
+        job = self.store.get(job_id) if job_id else None
+        if job is None or job.status not in ("queued", "running"):
+            return False
+        return self.store.delete(job.id)
+
+    def close(self, session: str | None) -> int:
+        """The session is gone: cancel its unfinished jobs; returns how many."""
+        return sum(self.cancel(j) for j in self._jobs.pop(session or "", set()))
+
+
 def build_demo(store: JobStore) -> gr.Blocks:
     """The page, bound to ``store`` (call once per app)."""
     settings = store.settings
@@ -120,7 +144,9 @@ def build_demo(store: JobStore) -> gr.Blocks:
                     frames = gr.Textbox(settings.default_frames, label="Frames (even:N, every:K, all)")
                     rule = gr.Dropdown(rules, value="share", label="Verdict rule")
                     threshold = gr.Slider(0.0, 1.0, value=0.5, step=0.01, label="p_fake threshold")
-                run = gr.Button("Analyse", variant="primary", elem_id="analyse")
+                with gr.Row():
+                    run = gr.Button("Analyse", variant="primary", elem_id="analyse")
+                    stop = gr.Button("Cancel", variant="stop", elem_id="cancel")
             with gr.Column(scale=2):
                 verdict = gr.HTML(_status_html("Upload a file and press Analyse."), elem_id="verdict")
                 tracks = gr.Dataframe(
@@ -145,7 +171,11 @@ def build_demo(store: JobStore) -> gr.Blocks:
         outputs = [job_state, verdict, tracks, timeline, annotated_video, annotated_image, method, gallery, downloads]
         keep = [gr.skip()] * (len(outputs) - 2)
 
-        def analyse(file, model_name, methods, frames_text, rule_name, thr, progress=gr.Progress()) -> Iterator:
+        sessions = SessionJobs(store)
+
+        def analyse(
+            file, model_name, methods, frames_text, rule_name, thr, request: gr.Request, progress=gr.Progress()
+        ) -> Iterator:
             if not file:
                 raise gr.Error("Choose a video or an image first.")
             try:
@@ -162,6 +192,7 @@ def build_demo(store: JobStore) -> gr.Blocks:
                 job = store.submit_file(file, Path(file).name, options)
             except (Rejected, QueueFull) as e:
                 raise gr.Error(str(getattr(e, "detail", e))) from None
+            sessions.add(getattr(request, "session_hash", None), job.id)
             yield [job.id, _status_html("Queued…"), *keep]
             deadline = time.monotonic() + settings.job_timeout_s + 120
             last = None
@@ -172,12 +203,15 @@ def build_demo(store: JobStore) -> gr.Blocks:
                 if job.status in ("done", "failed"):
                     break
                 if job.status == "running" and job.progress:
-                    done, total = job.progress
-                    progress((done, total), desc="Analysing frames", unit="frames")
-                    text = f"Analysing… frame {done}" + (f" of {total}" if total else "")
+                    stage, done, total = job.progress
+                    text = describe(stage, done, total)
+                    progress((done, total) if total else None, desc=text, unit=UNITS.get(stage) or "steps")
+                elif job.status == "queued":
+                    text = f"Queued (position {job.queue_position or 1})…"
+                    progress(None, desc=text)
                 else:
-                    progress(None, desc="Queued" if job.status == "queued" else "Loading the model")
-                    text = "Queued…" if job.status == "queued" else "Analysing…"
+                    text = "Loading the model…"
+                    progress(None, desc=text)
                 if text != last:
                     last = text
                     yield [job.id, _status_html(text), *keep]
@@ -216,12 +250,22 @@ def build_demo(store: JobStore) -> gr.Blocks:
             result = store.load_result(job) if job else None
             return _gallery(store.folder(job_id), result, chosen) if result else []
 
-        run.click(
+        running = run.click(
             analyse,
             [media, model, explain, frames, rule, threshold],
             outputs,
             concurrency_limit=store.capacity,
             api_name="analyse",
         )
+
+        def cancel(job_id: str | None) -> str:
+            return _status_html("Cancelled." if sessions.cancel(job_id) else "Nothing to cancel.")
+
+        stop.click(cancel, [job_state], [verdict], cancels=[running], api_name=False)
+        def session_gone(request: gr.Request) -> None:  # the tab was closed or reloaded
+            sessions.close(getattr(request, "session_hash", None))
+
+        demo.unload(session_gone)
+        demo.fakescope_sessions = sessions  # for tests
         method.change(switch, [job_state, method], gallery, api_name=False)
     return demo

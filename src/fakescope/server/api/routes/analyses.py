@@ -20,6 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, ValidationError
 
+from ....progress import describe
 from ...deps import SettingsDep, StoreDep
 from ...jobs import AnalysisOptions, Job, QueueFull, Rejected, options_error
 from ...uploads import ClientGone, UploadError, discard_body, receive_upload
@@ -40,8 +41,10 @@ class JobCreated(BaseModel):
 
 
 class Progress(BaseModel):
-    done: int = Field(description="sampled frames analysed so far")
-    total: int | None = Field(description="sampled frames expected (None when unknown)")
+    stage: str = Field(description="decode, detect, classify, explain or render")
+    done: int = Field(description="units of the stage done so far (frames, faces, maps)")
+    total: int | None = Field(description="units of the stage expected (None when unknown)")
+    text: str = Field(description="the same as one line, e.g. 'Explaining: 3 of 8 maps'")
 
 
 class JobView(BaseModel):
@@ -55,7 +58,8 @@ class JobView(BaseModel):
     size_bytes: int | None = None
     options: dict[str, Any]
     error: str | None = Field(None, description="one-line reason when failed")
-    progress: Progress | None = None
+    progress: Progress | None = Field(None, description="while running: the current stage and its progress")
+    queue_position: int | None = Field(None, description="while queued: 1 = next to run")
     artifacts: list[str] = Field([], description="names for GET /v1/analyses/{id}/artifacts/{name}")
     result: dict[str, Any] | None = Field(None, description="result.json (same schema as the CLI) when done")
 
@@ -73,7 +77,8 @@ def view(job: Job, result: dict | None = None) -> JobView:
         size_bytes=job.size_bytes,
         options=job.options,
         error=job.error,
-        progress=Progress(done=p[0], total=p[1]) if p else None,
+        progress=Progress(stage=p[0], done=p[1], total=p[2], text=describe(*p)) if p else None,
+        queue_position=job.queue_position,
         artifacts=job.artifacts,
         result=result,
     )
@@ -209,7 +214,8 @@ def get_artifact(job_id: str, name: str, store: StoreDep) -> FileResponse:
 
 @router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_analysis(job_id: str, store: StoreDep) -> Response:
-    """Delete the job and its files; a running analysis is stopped at its next frame."""
+    """Cancel and delete the job and its files: a queued one never runs, a running one stops at its next
+    frame, face or heatmap."""
     if not store.delete(job_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such analysis")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
