@@ -328,6 +328,8 @@ def test_limits_on_duration_and_frames_are_422(tmp_path, video):
         ({"threshold": "2"}, "threshold"),
         ({"explain": "gradcam,nope"}, "explain"),
         ({"checkpoint_path": "/etc/passwd"}, "checkpoint_path"),
+        ({"model": "xception"}, "no trained weights"),  # registered, but nothing to score with
+        ({"explain": "attention_rollout"}, "cannot explain model 'mesoinception4'"),  # a CNN: 422, not 202 + fail
     ],
 )
 def test_bad_options_are_422(tmp_path, video, data, word):
@@ -566,6 +568,9 @@ def test_meta_endpoints(tmp_path):
     with make_client(tmp_path) as client:
         models = client.get("/v1/models").json()
         assert any(m["name"] == "mesoinception4" and "df" in m["weights"] for m in models)
+        runnable = {m["name"] for m in models if m["runnable"]}
+        assert {"meso4", "mesoinception4", "sbi_mobilenetv2"} <= runnable and "xception" not in runnable
+        assert all(m["summary"] for m in models)
         explainers = client.get("/v1/explainers").json()
         assert isinstance(explainers, list)
         if _explainers_ready():

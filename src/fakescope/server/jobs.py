@@ -150,7 +150,7 @@ class AnalysisOptions(BaseModel):
     @model_validator(mode="after")
     def _registries(self) -> AnalysisOptions:
         from ..faces import list_face_detectors
-        from ..models import get_model_info, list_models
+        from ..models import get_model_info, list_models, list_runnable_models
         from ..rules import list_rules
 
         def known(kind: str, name: str, names: list[str]) -> None:
@@ -164,12 +164,24 @@ class AnalysisOptions(BaseModel):
         if self.detector is not None:
             known("face detector", self.detector, list_face_detectors())
         known("rule", self.rule, list_rules())
+        info = get_model_info(self.model)
+        if self.weights == "default" and info.default_weights is None:
+            raise ValueError(f"model {self.model!r} ships no trained weights (runnable models: "
+                             f"{', '.join(list_runnable_models())})")
         if self.explain:
             names = _explainer_names()
             if names is None:
                 raise ValueError("explanations are not available in this installation")
             for m in self.explain:
                 known("explainer", m, names)
+            from ..explainers import explainer_class
+            from ..explainers.compat import unsupported_methods
+
+            bad = unsupported_methods(self.model)
+            for m in self.explain:
+                reason = bad.get(explainer_class(m).name)
+                if reason:
+                    raise ValueError(f"explainer {m!r} cannot explain model {self.model!r}: {reason}")
         return self
 
     def to_config(self, default_frames: str = "even:32") -> AnalyzeConfig:

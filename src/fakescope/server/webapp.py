@@ -32,12 +32,27 @@ _TRACK_WIDTHS = ["9%", "10%", "7%", "13%", "10%", "10%", "41%"]
 DEFAULT_EXPLAIN = "gradcam"
 
 
-def _choices() -> tuple[list[str], list[str], list[str]]:
-    from ..models import list_models
+def _choices() -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    """(runnable models as (label, name) with a one-line description, rules, explainers for the default model)."""
+    from ..models import list_runnable_models, model_summary
     from ..rules import list_rules
     from .jobs import _explainer_names
 
-    return list_models(), list_rules(), _explainer_names() or []
+    models = [(f"{n} — {_short(model_summary(n))}", n) for n in list_runnable_models()]
+    return models, list_rules(), _explainers_for(DEFAULT_MODEL) if _explainer_names() else []
+
+
+def _short(text: str, limit: int = 90) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _explainers_for(model: str) -> list[str]:
+    """Methods that can explain ``model`` (an attention method is not offered for a CNN)."""
+    try:
+        from ..explainers.compat import supported_methods
+    except ImportError:
+        return []
+    return supported_methods(model)
 
 
 def _status_html(text: str) -> str:
@@ -136,7 +151,8 @@ def build_demo(store: JobStore) -> gr.Blocks:
             with gr.Column(scale=1, min_width=300):
                 media = gr.File(label="Video or image", file_count="single", type="filepath", elem_id="media")
                 with gr.Accordion("Options", open=False, elem_id="options"):
-                    model = gr.Dropdown(models, value=DEFAULT_MODEL, label="Detector model")
+                    model = gr.Dropdown(models, value=DEFAULT_MODEL, label="Detector model", elem_id="model",
+                                        info="models whose trained weights are installed")
                     explain = gr.Dropdown(
                         explainers, value=default_explain, multiselect=True, label="Explanation methods",
                         elem_id="explain",
@@ -262,6 +278,12 @@ def build_demo(store: JobStore) -> gr.Blocks:
             return _status_html("Cancelled." if sessions.cancel(job_id) else "Nothing to cancel.")
 
         stop.click(cancel, [job_state], [verdict], cancels=[running], api_name=False)
+
+        def model_changed(name: str | None, chosen: list[str] | None) -> dict:
+            offered = _explainers_for(name or DEFAULT_MODEL)
+            return gr.update(choices=offered, value=[m for m in (chosen or []) if m in offered])
+
+        model.change(model_changed, [model, explain], explain, api_name=False)
         def session_gone(request: gr.Request) -> None:  # the tab was closed or reloaded
             sessions.close(getattr(request, "session_hash", None))
 
