@@ -135,8 +135,10 @@ class Analyzer:
         tracker = IouTracker(max_gap=cfg.track_max_gap)
         frames: list[FrameResult] = []
         pending: list[tuple[Face, np.ndarray]] = []
-        # per track, a bounded min-heap of the highest-p_fake faces to explain (memory stays bounded)
+        # per track, a bounded min-heap of the highest-p_fake faces to explain (memory stays bounded);
+        # without explanations, one face per track is kept as the identity's thumbnail in the report
         keep: dict[int, list[tuple[float, int, Face, np.ndarray]]] = {}
+        per_track = cfg.explain_per_track if cfg.explain else 1
         face_frame: dict[int, FrameResult] = {}
 
         def flush() -> None:
@@ -145,10 +147,9 @@ class Analyzer:
             for (face, crop), lg in zip(pending, logits, strict=True):
                 face.logit = float(lg)
                 face.p_fake = float(1.0 / (1.0 + np.exp(-lg)))
-                if cfg.explain:
-                    heap = keep.setdefault(face.track_id, [])
-                    item = (face.p_fake, id(face), face, crop)
-                    (heapq.heappush if len(heap) < cfg.explain_per_track else heapq.heappushpop)(heap, item)
+                heap = keep.setdefault(face.track_id, [])
+                item = (face.p_fake, id(face), face, crop)
+                (heapq.heappush if len(heap) < per_track else heapq.heappushpop)(heap, item)
             pending.clear()
             timings["classify"] += time.perf_counter() - t0
 
@@ -193,6 +194,8 @@ class Analyzer:
             t0 = time.perf_counter()
             explained, records = self._explain(keep, face_frame, progress)
             timings["explain"] = time.perf_counter() - t0
+        elif keep:
+            explained = _kept_faces(keep, face_frame)  # thumbnails only (no maps)
 
         tracks = _judge_tracks(frames, cfg, min_faces)
         outcome, fake_ids = judge_video([(t.id, _outcome(t)) for t in tracks])
@@ -248,23 +251,9 @@ class Analyzer:
         from .explainers import explain
 
         cfg = self.config
-        chosen = sorted(
-            (item for heap in keep.values() for item in heap), key=lambda it: (face_frame[it[1]].index, it[2].track_id)
-        )
-        faces = [it[2] for it in chosen]
-        x = torch.from_numpy(np.stack([it[3] for it in chosen])).permute(0, 3, 1, 2).float().div_(255.0)
-        explained = [
-            {
-                "crop": it[3],
-                "maps": {},
-                "track_id": it[2].track_id,
-                "frame_index": face_frame[it[1]].index,
-                "time": face_frame[it[1]].time,
-                "face": face_frame[it[1]].faces.index(it[2]),
-                "p_fake": it[2].p_fake,
-            }
-            for it in chosen
-        ]
+        explained = _kept_faces(keep, face_frame)
+        faces = [e["face_obj"] for e in explained]
+        x = torch.from_numpy(np.stack([e["crop"] for e in explained])).permute(0, 3, 1, 2).float().div_(255.0)
         records = []
         done_maps = 0
         if progress:
@@ -297,6 +286,26 @@ class Analyzer:
                     )
                 )
         return explained, records
+
+
+def _kept_faces(keep, face_frame) -> list[dict]:
+    """The kept faces (crop and where they are), in frame order: what the renderers draw."""
+    chosen = sorted(
+        (item for heap in keep.values() for item in heap), key=lambda it: (face_frame[it[1]].index, it[2].track_id)
+    )
+    return [
+        {
+            "crop": it[3],
+            "maps": {},
+            "track_id": it[2].track_id,
+            "frame_index": face_frame[it[1]].index,
+            "time": face_frame[it[1]].time,
+            "face": face_frame[it[1]].faces.index(it[2]),
+            "face_obj": it[2],
+            "p_fake": it[2].p_fake,
+        }
+        for it in chosen
+    ]
 
 
 def _expected_samples(sampling: Sampling, frame_count: int | None) -> int | None:
