@@ -24,7 +24,9 @@ from .overlay import colorize
 
 log = logging.getLogger(__name__)
 
-COLOURS = {"fake": (230, 40, 40), "real": (40, 200, 70), "inconclusive": (240, 200, 30)}  # RGB
+COLOURS = {
+    "fake": (230, 40, 40), "real": (40, 200, 70), "uncertain": (245, 150, 20), "inconclusive": (150, 150, 160)
+}  # RGB
 
 
 class _TrackPath:
@@ -109,7 +111,7 @@ def draw_frame(
         colour = COLOURS[labels.get(tid, "inconclusive")]
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, thick)
-        text = f"#{tid} p={p:.2f}"
+        text = f"#{tid} P(fake)={p:.2f}"
         scale = max(0.4, min(1.2, (x2 - x1) / 160))
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         ty = y1 - 4 if y1 - th - 6 >= 0 else y2 + th + 4

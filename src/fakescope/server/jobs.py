@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..errors import FakescopeError, MediaError
 from ..media import Sampling, probe, sniff_kind
 from ..pipeline import DEFAULT_MODEL, AnalyzeConfig, Analyzer, ProgressFn
+from ..rules import DEFAULT_RULE
 from ..schema import AnalysisResult
 from .settings import ServerSettings
 
@@ -109,12 +110,12 @@ class AnalysisOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), str_strip_whitespace=True)
 
-    model: str = Field(DEFAULT_MODEL, description="detector model (GET /v1/models)")
+    model: str = Field(DEFAULT_MODEL, description="detector model, or an ensemble 'a,b:TAG' (GET /v1/models)")
     weights: str = Field("default", description="weight tag of the model; 'default' for the model's default")
     detector: str | None = Field(None, description="face detector (default: the library's default)")
     frames: str | None = Field(None, description="frame sampling: even:N, every:K, all, or N")
-    rule: str = Field("share", description="verdict rule")
-    threshold: float = Field(0.5, ge=0.0, le=1.0, description="p_fake above which a face counts as fake")
+    rule: str = Field(DEFAULT_RULE, description="verdict rule")
+    threshold: float = Field(0.5, ge=0.0, le=1.0, description="calibrated P(fake) above which a face counts as fake")
     min_faces: int | None = Field(None, ge=1, le=100_000, description="fewest faces a track needs")
     explain: list[str] = Field(default_factory=list, description="explanation methods (comma list)")
     explain_per_track: int = Field(4, ge=1, le=32, description="faces explained per identity")
@@ -157,17 +158,19 @@ class AnalysisOptions(BaseModel):
             if name not in names:
                 raise ValueError(f"unknown {kind} {name!r} (known: {', '.join(names) or 'none'})")
 
-        known("model", self.model, list_models())
-        tags = list(get_model_info(self.model).weights)
-        if self.weights not in ("default", "none"):
-            known(f"weights tag of {self.model}", self.weights, tags)
+        from ..pipeline import parse_models
+
+        members = parse_models(self.model, self.weights)
+        for name, tag in members:
+            known("model", name, list_models())
+            if tag not in ("default", "none"):
+                known(f"weights tag of {name}", tag, list(get_model_info(name).weights))
+            elif tag == "default" and get_model_info(name).default_weights is None:
+                raise ValueError(f"model {name!r} ships no trained weights (runnable models: "
+                                 f"{', '.join(list_runnable_models())})")
         if self.detector is not None:
             known("face detector", self.detector, list_face_detectors())
         known("rule", self.rule, list_rules())
-        info = get_model_info(self.model)
-        if self.weights == "default" and info.default_weights is None:
-            raise ValueError(f"model {self.model!r} ships no trained weights (runnable models: "
-                             f"{', '.join(list_runnable_models())})")
         if self.explain:
             names = _explainer_names()
             if names is None:
@@ -177,11 +180,12 @@ class AnalysisOptions(BaseModel):
             from ..explainers import explainer_class
             from ..explainers.compat import unsupported_methods
 
-            bad = unsupported_methods(self.model)
+            explained_model = members[0][0]  # the explanations are of the first model
+            bad = unsupported_methods(explained_model)
             for m in self.explain:
                 reason = bad.get(explainer_class(m).name)
                 if reason:
-                    raise ValueError(f"explainer {m!r} cannot explain model {self.model!r}: {reason}")
+                    raise ValueError(f"explainer {m!r} cannot explain model {explained_model!r}: {reason}")
         return self
 
     def to_config(self, default_frames: str = "even:32") -> AnalyzeConfig:
@@ -248,8 +252,8 @@ AnalyzerFactory = Callable[[AnalyzeConfig], AnalyzerLike]
 
 def _pool_key(cfg: AnalyzeConfig) -> tuple:
     """What an Analyzer loads at construction: the model and the face detector."""
-    return (cfg.model, cfg.weights, cfg.checkpoint_path, cfg.detector, cfg.det_threshold, cfg.detect_max_side,
-            cfg.min_face_size)
+    return (cfg.model, cfg.weights, cfg.checkpoint_path, cfg.calibration, cfg.detector, cfg.det_threshold,
+            cfg.detect_max_side, cfg.min_face_size)
 
 
 class AnalyzerPool:
