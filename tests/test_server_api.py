@@ -172,6 +172,20 @@ def test_artifacts_download(real_job):
     assert "default-src 'none'" in r.headers["content-security-policy"] and "<html" in r.text
     r = client.get(f"{base}/annotated.mp4")
     assert r.status_code == 200 and r.headers["content-type"] == "video/mp4" and r.content[4:8] == b"ftyp"
+    # the whole result folder in one zip (not the upload), and the report as PDF when Chromium is installed
+    import io
+    import shutil
+    import zipfile
+
+    r = client.get(f"{base}/result.zip")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    inside = set(zipfile.ZipFile(io.BytesIO(r.content)).namelist())
+    assert {"result.json", "report.html", "annotated.mp4"} <= inside and not any(n.startswith("input") for n in inside)
+    assert {n for n in names if n.startswith("heatmaps/")} <= inside
+    if shutil.which("chromium"):
+        assert "report.pdf" in names
+        r = client.get(f"{base}/report.pdf")
+        assert r.status_code == 200 and r.content.startswith(b"%PDF-") and len(r.content) > 10_000
     if _explainers_ready():
         pngs = [n for n in names if n.startswith("heatmaps/") and n.endswith(".png")]
         assert pngs and all(e["overlay"] in names for e in job["result"]["explanations"])

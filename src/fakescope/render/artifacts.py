@@ -31,12 +31,14 @@ def _safe(name: str) -> str:
 
 
 def write_artifacts(
-    result: AnalysisResult, folder: str | Path, annotate: bool = True, report: bool = True, progress=None
+    result: AnalysisResult, folder: str | Path, annotate: bool = True, report: bool = True, progress=None,
+    pdf: bool = False,
 ) -> None:
     """Write heatmaps (PNG overlay + raw .npy per face and method), ``annotated.mp4`` (videos) or
     ``annotated.png`` (images) and ``report.html`` into ``folder``; record their relative paths in
     ``result.explanations`` / ``result.artifacts``. ``progress(done, total, "render")`` follows the
-    annotated video's frames."""
+    annotated video's frames. ``pdf``: also ``report.pdf`` (printed by headless Chromium, when one is
+    installed)."""
     from ..progress import with_stage
 
     progress = with_stage(progress)
@@ -75,3 +77,8 @@ def write_artifacts(
     if report:
         write_report(result, folder / "report.html", faces, result.artifacts.get("annotated"))
         result.artifacts["report"] = "report.html"
+        if pdf:
+            from .share import write_pdf
+
+            if write_pdf(folder / "report.html", folder / "report.pdf"):
+                result.artifacts["pdf"] = "report.pdf"

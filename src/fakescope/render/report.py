@@ -192,7 +192,7 @@ fakescope {e(result.fakescope_version)} · {e(result.created)}</p>
 profile (head turned), partial (cut by the frame edge). Flagged faces count less; identities with mostly soft
 faces are not called fake.</p>
 <h2>Timeline</h2>{timeline_svg(result)}
-<h2>Explained faces</h2><p class="muted">{_HEATMAP_NOTE}</p>
+{_faces_heading(faces)}
 <div class="gallery">{"".join(gallery) or "<p class='muted'>none</p>"}</div>
 {video}
 <h2>How reliable is this detector?</h2>{_cards(result)}
@@ -202,6 +202,13 @@ faces are not called fake.</p>
 {f"<h2>Warnings</h2><ul>{warn}</ul>" if warn else ""}
 </body></html>
 """
+
+
+def _faces_heading(faces: Sequence[dict]) -> str:
+    if any(f["overlays"] for f in faces):
+        return f"<h2>Explained faces</h2><p class='muted'>{_HEATMAP_NOTE}</p>"
+    return ("<h2>Faces</h2><p class='muted'>The highest-P(fake) face of each identity (no heatmaps: run with "
+            "<code>--explain</code> to see where the detector looked).</p>")
 
 
 def _calibration_note(result: AnalysisResult) -> str:

@@ -718,7 +718,8 @@ class JobStore:
                 try:
                     from ..render.artifacts import write_artifacts
 
-                    write_artifacts(result, folder, annotate=annotate, report=s.report, progress=progress)
+                    write_artifacts(result, folder, annotate=annotate, report=s.report, progress=progress,
+                                    pdf=s.report and s.pdf)
                 except (_Cancelled, _TimedOut):
                     raise
                 except Exception as e:  # pictures are a bonus: never lose the verdict for them
@@ -729,6 +730,11 @@ class JobStore:
             _scrub(result, folder, job.filename, s.data_dir)
             result.save(folder / "result.json")
             artifacts = ["result.json", *_artifact_names(result)]
+            if s.zip:  # every result file in one download (not the upload)
+                from ..render.share import write_zip
+
+                write_zip(folder, folder / "result.zip", exclude=[p.name for p in folder.glob("input.*")])
+                artifacts.append("result.zip")
             artifacts = [a for a in dict.fromkeys(artifacts) if ARTIFACT_RE.match(a) and (folder / a).is_file()]
             self._set(job_id, status="done", finished=_now(), result_path=f"jobs/{job_id}/result.json",
                       artifacts=json.dumps(artifacts))
@@ -766,8 +772,8 @@ class JobStore:
 
 
 ARTIFACT_RE = re.compile(
-    r"^(?:result\.json|report\.html|annotated\.(?:mp4|png)|heatmaps/[A-Za-z0-9][A-Za-z0-9_+-]*(?:\.[A-Za-z0-9_+-]+)*"
-    r"\.(?:png|npy))$"
+    r"^(?:result\.json|result\.zip|report\.html|report\.pdf|annotated\.(?:mp4|png)"
+    r"|heatmaps/[A-Za-z0-9][A-Za-z0-9_+-]*(?:\.[A-Za-z0-9_+-]+)*\.(?:png|npy))$"
 )
 
 

@@ -51,6 +51,8 @@ class ServerSettings(BaseSettings):
     default_frames: str = Field("even:32", description="frame sampling when a request names none")
     annotate: bool = Field(True, description="write annotated.mp4/png for each job")
     report: bool = Field(True, description="write report.html for each job")
+    pdf: bool = Field(True, description="also report.pdf (headless Chromium, when installed)")
+    zip: bool = Field(True, description="also result.zip: every result file of the job in one download")
 
     @model_validator(mode="after")
     def _check(self) -> ServerSettings:

@@ -207,7 +207,8 @@ def build_demo(store: JobStore) -> gr.Blocks:
                 method = gr.Dropdown([], label="Heatmap method", interactive=True, elem_id="method")
                 gallery = gr.Gallery(label="Face heatmaps", columns=6, height=420, object_fit="contain",
                                      elem_id="heatmaps")
-            downloads = gr.File(label="Downloads (result.json, report.html)", file_count="multiple",
+            downloads = gr.File(label="Downloads (everything as a zip, report as PDF and HTML, annotated video, JSON)",
+                                file_count="multiple",
                                 interactive=False, elem_id="downloads")
         with gr.Accordion("How reliable is this detector?", open=False, elem_id="model-card"):
             card = gr.HTML(_cards_html(DEFAULT_MODEL))
@@ -278,7 +279,8 @@ def build_demo(store: JobStore) -> gr.Blocks:
             first = methods_done[0] if methods_done else None
             video = str(folder / "annotated.mp4") if "annotated.mp4" in names else None
             image = str(folder / "annotated.png") if "annotated.png" in names else None
-            files = [str(folder / n) for n in ("result.json", "report.html") if n in names]
+            shared = ("result.zip", "report.pdf", "report.html", "annotated.mp4", "annotated.png", "result.json")
+            files = [str(folder / n) for n in shared if n in names]
             return [
                 _verdict_html(result),
                 _tracks_frame(result),

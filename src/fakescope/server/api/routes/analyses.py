@@ -192,7 +192,8 @@ def get_analysis(job_id: str, store: StoreDep) -> JobView:
 
 @router.get("/{job_id}/artifacts/{name:path}", response_class=FileResponse, responses={404: {}, 409: {}})
 def get_artifact(job_id: str, name: str, store: StoreDep) -> FileResponse:
-    """A file of a finished job: ``result.json``, ``report.html``, ``annotated.mp4|png``, ``heatmaps/<file>``."""
+    """A file of a finished job: ``result.json``, ``report.html``, ``report.pdf``, ``result.zip`` (all of
+    them), ``annotated.mp4|png``, ``heatmaps/<file>``."""
     job = _job_or_404(store, job_id)
     if job.status in ("queued", "running"):
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"the analysis is {job.status}; artifacts come when done")
@@ -208,7 +209,7 @@ def get_artifact(job_id: str, name: str, store: StoreDep) -> FileResponse:
         media_type=media_type or "application/octet-stream",
         headers=headers,
         filename=path.name,
-        content_disposition_type="attachment" if path.suffix in (".npy", ".json") else "inline",
+        content_disposition_type="attachment" if path.suffix in (".npy", ".json", ".zip") else "inline",
     )
 
 
