@@ -583,7 +583,11 @@ def evaluate(
     data: Annotated[
         Path, typer.Argument(help="extract-faces folder / faces.csv, or a dataset (faces are extracted first).")
     ],
-    model: Annotated[str | None, typer.Option(help="Model name (default: from the checkpoint's meta.json).")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Model, or several to compare side by side (a,b,c); default: the checkpoint's meta.json, "
+                     "else analyze's default model."),
+    ] = None,
     weights: Annotated[str, typer.Option(help="Weight tag of the model, when no --checkpoint.")] = "default",
     checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint folder or weight file.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for metrics.json/.md and plots.")] = Path(
@@ -606,7 +610,6 @@ def evaluate(
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
 ) -> None:
     """Evaluate a detector: frame/video/per-manipulation metrics, ROC/PR/confusion plots, JSON + markdown."""
-    from .models import create_model
     from .training.checkpoint import load_trained_model, read_meta
     from .training.config import parse_overrides
     from .training.datasets import read_dataset
@@ -618,13 +621,10 @@ def evaluate(
     try:
         if checkpoint is not None and read_meta(checkpoint) is not None:
             net = load_trained_model(checkpoint, model)
-            name = net.info.name
-        elif model is None:
-            raise ValueError("name the model (--model), or give a checkpoint folder with meta.json")
+            nets = {net.info.name: net}
         else:
-            net = create_model(model, weights=None if weights.lower() == "none" else weights,
-                               checkpoint_path=checkpoint)  # fmt: skip
-            name = model
+            nets = _evaluation_models(model, weights, checkpoint)
+        name, net = next(iter(nets.items()))
         records = read_dataset(dataset, data, **parse_overrides(option or []))
         info = load_extract_info(data)
         margin = info["margin"] if info else 0.3
@@ -644,14 +644,43 @@ def evaluate(
             records = [r for r in records if r.split == split]
         if not records:
             raise ValueError("no face crops to evaluate")
-        report = evaluate_records(net, records, out, threshold=threshold, rule=rule, min_faces=min_faces, sbi=sbi,
-                                  batch_size=batch_size, title=f"{name} on {data}", margin=margin)  # fmt: skip
+        reports, folders = {}, {}
+        for name, net in nets.items():
+            folders[name] = out / name if len(nets) > 1 else out
+            reports[name] = evaluate_records(net, records, folders[name], threshold=threshold, rule=rule,
+                                             min_faces=min_faces, sbi=sbi, batch_size=batch_size,
+                                             title=f"{name} on {data}", margin=margin)  # fmt: skip
     except (FakescopeError, ValueError, FileNotFoundError) as e:
         raise _fail(str(e), 2) from None
+    from .training.compare import comparison_markdown, write_comparison
     from .training.evaluate import markdown_table
 
-    console.print(markdown_table(report), highlight=False, markup=False)
+    for report in reports.values():
+        console.print(markdown_table(report), highlight=False, markup=False)
+    if len(reports) > 1:
+        write_comparison(reports, folders, out)
+        console.print(comparison_markdown(reports), highlight=False, markup=False)
+        console.print(f"comparison in {out}/ (comparison.md, roc_compare.png); each model in {out}/<model>/",
+                      highlight=False)  # fmt: skip
+    for w in dict.fromkeys(w for r in reports.values() for w in r.get("warnings", [])):
+        err_console.print(f"[yellow]warning:[/yellow] {w}", highlight=False, soft_wrap=True)
     console.print(f"report in {out}/ (metrics.json, metrics.md, ROC/PR/confusion plots)", highlight=False)
+
+
+def _evaluation_models(spec: str | None, weights: str, checkpoint: Path | None) -> dict:
+    """``--model a,b,c`` → {name: loaded model}; the default is analyze's model."""
+    from .models import create_model, get_model_info
+    from .pipeline import DEFAULT_MODEL
+
+    names = list(dict.fromkeys(m.strip() for m in (spec or DEFAULT_MODEL).split(",") if m.strip()))
+    if checkpoint is not None and len(names) > 1:
+        raise ValueError("--checkpoint goes with a single --model")
+    nets = {}
+    for n in names:
+        if checkpoint is None and weights == "default" and get_model_info(n).default_weights is None:
+            raise ValueError(f"model {n!r} ships no trained weights: pass --checkpoint, or --weights none")
+        nets[n] = create_model(n, weights=None if weights.lower() == "none" else weights, checkpoint_path=checkpoint)
+    return nets
 
 
 @app.command()
