@@ -110,6 +110,9 @@ def analyze(
         typer.Option("--annotate/--no-annotate", help="Write the annotated video (default: with --explain)."),
     ] = None,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write report.html per input.")] = True,
+    heatmap_scale: Annotated[
+        str, typer.Option(help="Heatmap colours: 'shared' (one scale per method, default) or 'face' (each alone).")
+    ] = "shared",
 ) -> None:
     """Analyse videos and images; write OUT/<name>/result.json and OUT/summary.json."""
     from .batch import BatchItem, run_batch
@@ -139,6 +142,8 @@ def analyze(
             backend=backend,
             bf16=bf16,
         )
+        if heatmap_scale not in ("shared", "face"):
+            raise ValueError(f"--heatmap-scale must be 'shared' or 'face', not {heatmap_scale!r}")
         analyzer = Analyzer(cfg)
     except (FakescopeError, ValueError) as e:
         raise _fail(str(e), 2) from None
@@ -186,7 +191,8 @@ def analyze(
             else:
                 table.add_row(Path(item.path).name, "[bold magenta]error[/]", "-", "-", "-", item.error or "")
 
-        run_batch(inputs, out, analyzer, on_start=on_start, on_done=on_done, annotate=annotate, report=report)
+        run_batch(inputs, out, analyzer, on_start=on_start, on_done=on_done, annotate=annotate, report=report,
+                  heatmap_scale=heatmap_scale)
 
     console.print(table)
     n_bad = sum(not it.ok for it in items)

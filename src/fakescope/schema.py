@@ -143,6 +143,9 @@ class ExplanationRecord(BaseModel):
     )
     overlay: str | None = Field(None, description="PNG of the heatmap over the face, relative to result.json")
     map: str | None = Field(None, description=".npy float32 map at the crop's size, relative to result.json")
+    display_max: float | None = Field(
+        None, description="map value drawn at full colour in the overlay (one per method by default: shared scale)"
+    )
 
 
 class AnalysisResult(BaseModel):

@@ -27,6 +27,9 @@ THEME_CSS = """
 #verdict .fs-fake {background:#c0392b} #verdict .fs-real {background:#1e8449}
 #verdict .fs-inconclusive {background:#7f8c8d} #verdict .fs-uncertain {background:#d68910}
 #verdict .fs-muted {color:#777}
+#tracks th, #tracks th * {word-break:keep-all !important;overflow-wrap:normal !important;hyphens:none !important}
+#heatmaps .caption-label, #heatmaps figcaption, #heatmaps [class*="caption"] {white-space:normal !important;
+  overflow:visible !important;text-overflow:clip !important;max-width:none !important}
 """
 
 _TRACK_COLUMNS = ["identity", "verdict", "P(fake)", "90% interval", "faces", "span (s)", "quality flags",
@@ -90,7 +93,7 @@ def _tracks_frame(result: dict) -> pd.DataFrame:
             "–" if t.get("score") is None else round(t["score"], 2),
             "–" if not t.get("interval") else f"{t['interval'][0]:.2f}–{t['interval'][1]:.2f}",
             t["n_faces"],
-            f"{t['first_time']:.2f}–{t['last_time']:.2f}",
+            "–" if result["input"]["kind"] == "image" else f"{t['first_time']:.2f}–{t['last_time']:.2f}",
             ", ".join(f"{k} {v}" for k, v in sorted((t.get("flag_counts") or {}).items())) or "none",
             ", ".join(f"{k} {v:.2f}" for k, v in (t.get("model_scores") or {}).items()) or "–",
             t["reason"],
@@ -118,7 +121,8 @@ def _gallery(folder: Path, result: dict, method: str | None) -> list[tuple[str, 
         path = folder / rec["overlay"]
         if path.is_file():
             why = f" · {rec['why']}" if rec.get("why") else ""
-            items.append((str(path), f"#{rec['track_id']} · t={rec['time']:.2f} s · P(fake)={rec['p_fake']:.2f}{why}"))
+            when = "" if result["input"]["kind"] == "image" else f" · t={rec['time']:.2f} s"
+            items.append((str(path), f"#{rec['track_id']}{when} · P(fake)={rec['p_fake']:.2f}{why}"))
     return items
 
 
@@ -284,7 +288,7 @@ def build_demo(store: JobStore) -> gr.Blocks:
             return [
                 _verdict_html(result),
                 _tracks_frame(result),
-                _timeline_frame(result),
+                gr.update(value=_timeline_frame(result), visible=result["input"]["kind"] == "video"),
                 gr.update(value=video, visible=image is None),
                 gr.update(value=image, visible=image is not None),
                 gr.update(choices=methods_done, value=first),
