@@ -227,7 +227,7 @@ def test_symlink_escaping_the_job_folder_is_refused(tmp_path, video):
     secret.write_text("top secret")
     with make_client(tmp_path / "d") as client:
         job = wait_done(client, post(client, video).json()["id"])
-        assert job["artifacts"] == ["result.json"]
+        assert job["artifacts"] == ["result.json", "result.zip"]
         target = tmp_path / "d" / "jobs" / job["id"] / "result.json"
         target.unlink()
         target.symlink_to(secret)
