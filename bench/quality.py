@@ -10,8 +10,9 @@ face sees what it would see in a soft, small or re-encoded input:
 * blur: Gaussian σ = 1, 2, 3 px *at the 256-px crop's scale*;
 * downscale: the frame shrunk so the crop square is 128, 85 or 64 px (then enlarged to 256 by the crop);
 * JPEG: the frame re-encoded at quality 90, 50, 30, 15;
-* resize filter: the crop resized to 256 px with area/bilinear (fakescope), bicubic (≈ the authors'
-  ``scipy.ndimage.zoom`` spline of order 3), nearest (Keras ``load_img``'s default) or Lanczos.
+* resize filter: the crop resized to 256 px with bicubic (MesoNet's default here, ≈ the authors'
+  ``scipy.ndimage.zoom`` spline of order 3), area/bilinear (fakescope's default for other models),
+  nearest (Keras ``load_img``'s default) or Lanczos; and black instead of reflected padding.
 
 For each condition and model: false-positive rate at the raw 0.5 (p_fake > 0.5), median p_fake, and the
 median sharpness (fakescope.quality.sharpness) and upscale of the crops. Writes bench/out/quality.json
@@ -60,8 +61,11 @@ def real_frames(extra: list[Path], max_frames_per_video: int = 6):
 
 def conditions(frame: np.ndarray, box, crop_side: float):
     """(name, degraded frame, box in it, resize interpolation) for every condition."""
-    from fakescope.faces.crop import crop_face
+    from functools import partial
 
+    from fakescope.faces.crop import crop_face as _crop
+
+    crop_face = partial(_crop, padding="reflect", resize="cubic")  # MesoNet's own preprocessing (ModelInfo)
     x1, y1, x2, y2 = box
     yield "original", crop_face(frame, box, SIZE, MARGIN)
     for s in (1, 2, 3):
@@ -78,9 +82,10 @@ def conditions(frame: np.ndarray, box, crop_side: float):
         dec = cv2.cvtColor(cv2.imdecode(enc, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         yield f"JPEG q={q}", crop_face(dec, box, SIZE, MARGIN)
     native = crop_face(frame, box, int(round(crop_side)), MARGIN)
-    for name, interp in (("resize bicubic", cv2.INTER_CUBIC), ("resize nearest", cv2.INTER_NEAREST),
-                         ("resize lanczos", cv2.INTER_LANCZOS4)):  # fmt: skip
+    yield "resize area/bilinear", _crop(frame, box, SIZE, MARGIN, padding="reflect", resize="auto")
+    for name, interp in (("resize nearest", cv2.INTER_NEAREST), ("resize lanczos", cv2.INTER_LANCZOS4)):
         yield name, cv2.resize(native, (SIZE, SIZE), interpolation=interp)
+    yield "padding black (edge faces)", _crop(frame, box, SIZE, MARGIN, padding="black", resize="cubic")
 
 
 def main() -> int:

@@ -323,14 +323,6 @@ def test_deepfakebench_meso4_forward(tmp_path):
         _close(model(x), z[:, 1] - z[:, 0])
 
 
-def test_deepfakebench_meso4inception_is_refused():
-    # training/networks/mesonet.py MesoInception4: branch convs without ReLU → no faithful mapping
-    sd = {"backbone.Incption1_conv1.weight": torch.zeros(1, 3, 1, 1), "backbone.fc2.weight": torch.zeros(2, 16)}
-    assert detect_format(sd) == "deepfakebench"
-    with pytest.raises(WeightsError, match="ReLU"):
-        convert_state_dict(sd)
-
-
 def _dfb_effnet_sd(net: nn.Module) -> dict:
     sd = {k: v for k, v in net.state_dict().items() if not k.startswith("classifier.")}
     out = {"backbone.efficientnet." + k: v for k, v in _lukemelas(sd).items()}
@@ -698,6 +690,12 @@ def _source(fmt: str) -> tuple[dict, str | None]:
         return mobilenet_v2(weights=None, num_classes=1).state_dict(), None
     if fmt == "fakescope":
         return create_model("custom_cnn", weights=None).state_dict(), "custom_cnn"
+    if fmt == "icpr2020":  # polimi-ispl/icpr2020dfdc fornet.Xception: .xception, last_linear = Linear(2048, 1)
+        sd = {"xception." + k.removeprefix("model.").replace("last_linear.1.", "last_linear."): v
+              for k, v in _ffpp().state_dict().items()}  # fmt: skip
+        sd["xception.last_linear.weight"] = sd["xception.last_linear.weight"][1:]
+        sd["xception.last_linear.bias"] = sd["xception.last_linear.bias"][1:]
+        return sd, None
     raise AssertionError(fmt)
 
 
@@ -707,7 +705,7 @@ STATE_DICT_FORMATS = [f for f in list_formats() if f != "keras-mesonet"]  # that
 def test_every_format_is_covered():
     assert set(list_formats()) == set(STATE_DICT_FORMATS) | {"keras-mesonet"}
     assert set(STATE_DICT_FORMATS) == {"ffpp", "deepfakebench", "sbi", "dfdc", "efficientvit", "timm",
-                                       "torchvision", "fakescope"}  # fmt: skip
+                                       "torchvision", "fakescope", "icpr2020"}  # fmt: skip
 
 
 @pytest.mark.parametrize("fmt", STATE_DICT_FORMATS)

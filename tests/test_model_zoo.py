@@ -33,6 +33,7 @@ SLOW = {f"efficientnet_b{i}" for i in range(1, 8)} | {f"tf_efficientnet_b{i}" fo
 # weights. The default run still exports one CNN with depthwise convs, one transformer, MesoNet.
 SLOW_ONNX = SLOW | {
     "xception", "vgg16", "densenet121", "tf_efficientnet_b0", "efficientnet_lite0", "efficientvit",
+    "tf_efficientnet_b4_att",
 }  # fmt: skip
 # Models whose layers fix the input size (flatten → FC, positional embeddings).
 FIXED_SIZE = {"meso4", "mesoinception4", "vgg16", "efficientvit", "vit_small_patch16_224"}

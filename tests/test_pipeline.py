@@ -56,11 +56,14 @@ def test_no_face_video_is_inconclusive(analyzer, samples):
 
 
 def test_mesonet_test_faces_scored_correctly(analyzer, mesonet_faces):
-    for sub, expected in (("df", "fake"), ("real", "real")):
+    """The authors' deepfake test faces stay "fake" under the calibrated default; their real ones are never
+    called fake (the calibrated ensemble is honest about one face: uncertain or real)."""
+    for sub, allowed in (("df", {"fake"}), ("real", {"real", "uncertain"})):
         for path in sorted((mesonet_faces / sub).glob("*.jpg")):
             r = analyzer.analyze(path)
             assert r.n_faces == 1, path
-            assert r.verdict.label == expected, (path, r.verdict)
+            assert r.verdict.label in allowed, (path, r.verdict)
+            assert 0.05 < r.verdict.score < 0.95
 
 
 def _pan_video(src, path, n=12):
@@ -98,7 +101,8 @@ def test_result_json_round_trip_and_atomic_save(analyzer, samples, tmp_path):
     assert [p.name for p in out.parent.iterdir()] == ["result.json"]  # no temp file left behind
     data = json.loads(out.read_text())
     assert data["schema_version"] == "1.3"
-    assert data["settings"]["model"] == "mesoinception4" and data["settings"]["weights"] == "df"
+    assert data["settings"]["model"] == "mesoinception4,meso4" and data["settings"]["weights"] == "df"
+    assert data["settings"]["models"] == ["mesoinception4:df", "meso4:df"]
     assert set(data["timings"]) >= {"decode", "detect", "classify", "total"}
     assert len(data["input"]["sha256"]) == 64
     again = AnalysisResult.load(out)

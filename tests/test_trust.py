@@ -4,8 +4,6 @@ model cards and the ``calibrate`` command — with hand-computable numbers where
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -218,7 +216,9 @@ def test_partial_profile_and_compressed_flags():
     turned = [[100, 100], [140, 100], [139, 125], [105, 150], [135, 150]]
     assert abs(estimate_yaw(frontal)) < 1 and estimate_yaw(turned) > 50
     q = assess_face(crop, (100, 100, 300, 300), turned, (640, 480), 0.3, _media(jpeg_quality=20))
-    assert {"profile", "compressed"} <= set(q["flags"]) and q["weight"] == 0.25
+    assert {"profile", "compressed"} <= set(q["flags"]) and q["weight"] == 0.5  # compressed: recorded only
+    q = assess_face(crop, (-60, 100, 60, 220), turned, (640, 480), 0.3, _media())
+    assert {"profile", "partial"} <= set(q["flags"]) and q["weight"] == 0.25
     assert outside_share((100, 100, 200, 200), 1000, 1000, 0.3) == 0.0
 
 

@@ -23,8 +23,29 @@ def load_card(model: str, weights: str | None = None) -> dict | None:
         weights = get_model_info(model).default_weights
     path = CARDS_DIR / f"{model}.{weights}.json"
     if not path.is_file():
-        return None
+        return _catalogue_card(model)
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _catalogue_card(name: str) -> dict | None:
+    """A card for weights installed with ``fakescope weights`` (published numbers from the catalogue)."""
+    try:
+        from .catalogue.entries import get_entry
+
+        e = get_entry(name).card()
+    except Exception:  # not a catalogue entry
+        return None
+    return {
+        "format": "fakescope-model-card/1", "model": name, "weights": "installed", "title": e.get("title", ""),
+        "trained_on": e.get("trained_on", ""),
+        "published": [{"metric": b.get("metric", ""), "value": b.get("value", ""), "data": b.get("dataset", ""),
+                       "source": b.get("source", "")} for b in e.get("benchmarks", [])],
+        "measured": [],
+        "failure_modes": ["Not measured here: run bench/trust.py or `fakescope evaluate` on your own data, and "
+                          "`fakescope calibrate` before trusting its probabilities (no shipped calibration)."],
+        "licence": f"{e.get('licence', '')} ({e.get('licence_url', '')})", "source": e.get("project_url", ""),
+        "paper": e.get("paper", ""),
+    }  # fmt: skip
 
 
 def list_cards() -> list[tuple[str, str]]:

@@ -343,11 +343,15 @@ def models(
     card: Annotated[
         str | None, typer.Option(help="Print the model card of NAME or NAME:WEIGHTS (training data, accuracy, limits).")
     ] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Also architectures without usable weights (need --checkpoint).")
+    ] = False,
 ) -> None:
-    """List the deepfake detectors: input size, weights, licence (--json for source and paper; --card NAME)."""
+    """List the deepfake detectors with usable weights (shipped or installed): input size, weights, licence
+    (--json for source and paper; --card NAME for the model card)."""
     import json
 
-    from .models import get_model_info, list_models
+    from .models import get_model_info, list_installed_models, list_models, list_runnable_models
 
     if card is not None:
         from rich.markdown import Markdown
@@ -367,14 +371,15 @@ def models(
             console.print(Markdown(card_markdown(data)))
         return
 
+    names = list_models() + list_installed_models() if show_all else list_runnable_models()
     if as_json:
-        print(json.dumps([get_model_info(n).to_dict() for n in list_models()], indent=2))
+        print(json.dumps([get_model_info(n).to_dict() for n in names], indent=2))
         return
-    table = Table(title="models (* = default weights)")
+    table = Table(title="models (* = default weights)" + ("" if show_all else "; --all: every architecture"))
     table.add_column("name", no_wrap=True)
     for col in ("family", "input", "weights", "licence"):
         table.add_column(col, overflow="fold")
-    for name in list_models():
+    for name in names:
         info = get_model_info(name)
         tags = ", ".join(f"{t}*" if t == info.default_weights else t for t in info.weights) or "-"
         table.add_row(name, info.family, f"{info.input_size}px", tags, info.licence.split(";")[0])
@@ -450,15 +455,23 @@ def detectors() -> None:
 
 @app.command()
 def rules() -> None:
-    """List the verdict rules."""
-    from .rules import get_rule, list_rules
+    """List the verdict rules and the ensemble combiners."""
+    from .combine import DEFAULT_COMBINER, get_combiner, list_combiners
+    from .rules import DEFAULT_RULE, get_rule, list_rules
 
-    table = Table(title="verdict rules")
+    table = Table(title="verdict rules (--rule)")
     table.add_column("name")
     table.add_column("rule", overflow="fold")
     for name in list_rules():
         doc = (get_rule(name).__doc__ or "").strip().splitlines()[0]
-        table.add_row(name, doc)
+        table.add_row(f"{name} (default)" if name == DEFAULT_RULE else name, doc)
+    console.print(table)
+    table = Table(title="ensemble combiners (--combine)")
+    table.add_column("name")
+    table.add_column("combination", overflow="fold")
+    for name in list_combiners():
+        doc = (get_combiner(name).__doc__ or "").strip().splitlines()[0]
+        table.add_row(f"{name} (default)" if name == DEFAULT_COMBINER else name, doc)
     console.print(table)
 
 
@@ -675,17 +688,19 @@ def evaluate(
 
 def _evaluation_models(spec: str | None, weights: str, checkpoint: Path | None) -> dict:
     """``--model a,b,c`` → {name: loaded model}; the default is analyze's model."""
-    from .models import create_model, get_model_info
+    from .models import create_model, has_usable_weights
     from .pipeline import DEFAULT_MODEL
 
-    names = list(dict.fromkeys(m.strip() for m in (spec or DEFAULT_MODEL).split(",") if m.strip()))
-    if checkpoint is not None and len(names) > 1:
+    specs = list(dict.fromkeys(m.strip() for m in (spec or DEFAULT_MODEL).split(",") if m.strip()))
+    if checkpoint is not None and len(specs) > 1:
         raise ValueError("--checkpoint goes with a single --model")
     nets = {}
-    for n in names:
-        if checkpoint is None and weights == "default" and get_model_info(n).default_weights is None:
-            raise ValueError(f"model {n!r} ships no trained weights: pass --checkpoint, or --weights none")
-        nets[n] = create_model(n, weights=None if weights.lower() == "none" else weights, checkpoint_path=checkpoint)
+    for s in specs:
+        name, _, tag = s.partition(":")
+        tag = tag or weights
+        if checkpoint is None and tag == "default" and not has_usable_weights(name):
+            raise ValueError(f"model {name!r} has no trained weights: pass --checkpoint, or --weights none")
+        nets[s] = create_model(name, weights=None if tag.lower() == "none" else tag, checkpoint_path=checkpoint)
     return nets
 
 
@@ -760,6 +775,11 @@ def export(
     except (FakescopeError, ValueError, RuntimeError) as e:
         raise _fail(str(e), 2) from None
     console.print(f"{model} ({net.info.input_size}px, weights {net.weights_tag or 'none'}) → {path}", highlight=False)
+
+
+from .cli_weights import weights_app  # noqa: E402  (fakescope weights ...: issue 11)
+
+app.add_typer(weights_app, name="weights")
 
 
 def main() -> None:

@@ -108,6 +108,12 @@ class Member:
     def input_size(self) -> int:
         return self.model.info.input_size
 
+    @property
+    def crop_key(self) -> tuple[int, str, str]:
+        """What this model's crop depends on: size, padding, resize filter."""
+        info = self.model.info
+        return info.input_size, getattr(info, "crop_padding", "black"), getattr(info, "crop_resize", "auto")
+
 
 def parse_models(spec: str, weights: str | None) -> list[tuple[str, str | None]]:
     """``"a,b:tag"`` → [(a, weights), (b, tag)]."""
@@ -134,7 +140,10 @@ class Analyzer:
         get_combiner(cfg.combine)
         specs = parse_models(cfg.model, cfg.weights)
         if cfg.checkpoint_path is not None and len(specs) > 1:
-            raise ValueError("--checkpoint applies to a single model, not an ensemble")
+            if cfg.model != DEFAULT_MODEL:
+                raise ValueError("--checkpoint applies to a single model, not an ensemble: name it with --model")
+            specs = specs[:1]  # a checkpoint for the default architecture: the ensemble's first model
+            cfg = self.config = replace(cfg, model=specs[0][0])
         cal_files = self._calibration_files(len(specs))
         self.members: list[Member] = []
         for (name, tag), cal_file in zip(specs, cal_files, strict=True):
@@ -216,9 +225,12 @@ class Analyzer:
             x = x.contiguous(memory_format=torch.channels_last)
         return (classifier or self.classifier)(x).float().reshape(-1).numpy()
 
-    def _crops(self, image: np.ndarray, box) -> dict[int, np.ndarray]:
-        """One crop per distinct input size of the members."""
-        return {m.input_size: crop_face(image, box, m.input_size, self.config.margin) for m in self.members}
+    def _crops(self, image: np.ndarray, box) -> dict[tuple, np.ndarray]:
+        """One crop per distinct (input size, padding, resize) of the members."""
+        return {
+            k: crop_face(image, box, k[0], self.config.margin, padding=k[1], resize=k[2])
+            for k in {m.crop_key for m in self.members}
+        }
 
     def analyze(self, path: str | Path, progress: ProgressFn | None = None) -> AnalysisResult:
         cfg = self.config
@@ -243,11 +255,11 @@ class Analyzer:
         reservoir: dict[int, tuple[int, list[tuple[int, Face, np.ndarray]]]] = {}
         rng = random.Random(0)
         face_frame: dict[int, FrameResult] = {}
-        size0 = self.members[0].input_size
+        size0 = self.members[0].crop_key  # the crop the first model sees: quality, explanations
 
         def flush() -> None:
             t0 = time.perf_counter()
-            raw = np.stack([self._classify([c[m.input_size] for _, c in pending], m.classifier) for m in self.members],
+            raw = np.stack([self._classify([c[m.crop_key] for _, c in pending], m.classifier) for m in self.members],
                            axis=1)  # N×M raw logits
             cal = np.stack([m.calibration.apply(raw[:, j]) for j, m in enumerate(self.members)], axis=1)
             z = combine(cal, cfg.combine)
@@ -377,7 +389,7 @@ class Analyzer:
                 combine=cfg.combine if len(self.members) > 1 else None,
                 band=list(self.band) if cfg.rule == "calibrated" else None,
                 calibration={m.key: _calibration_summary(m.calibration) for m in self.members},
-                quality=asdict(cfg.quality),
+                quality={k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg.quality).items()},
                 rule_params=dict(cfg.rule_params),
             ),
             frames=frames,

@@ -139,6 +139,7 @@ def calibrated_rule(
     prior_faces: float = 1.0,
     min_spread: float = 1.0,
     soft_gate: bool = True,
+    interval_real: bool = False,
 ) -> RuleOutcome:
     """Default: shrunken mean of calibrated log-odds vs an uncertain band; ensembles must agree.
 
@@ -146,7 +147,8 @@ def calibrated_rule(
     **fake** when it is above ``band[1]``, **real** when below ``band[0]``, else **uncertain**.
     Also uncertain: a fake score when most faces are flagged blurry or small (``soft_gate``: soft
     real faces are where detectors raise false alarms), and, for an ensemble, when one model's
-    identity score is above the band while another's is below it.
+    identity score is above the band while another's is below it. ``interval_real``: also **real** when
+    the whole interval lies below 0.5 (a consistent lean; never used to call anything fake).
     """
     ev = evidence if isinstance(evidence, TrackEvidence) else TrackEvidence.from_probs(evidence)
     lo, hi = band
@@ -179,6 +181,8 @@ def calibrated_rule(
         return RuleOutcome("fake", agg.score, f"{where} > {hi:g}", **common)
     if agg.score < lo:
         return RuleOutcome("real", agg.score, f"{where} < {lo:g}", **common)
+    if interval_real and agg.interval[1] < 0.5:
+        return RuleOutcome("real", agg.score, f"{where}: the whole interval lies below 0.5", **common)
     return RuleOutcome(
         "uncertain", agg.score, f"{where} lies in the uncertain band {lo:g}–{hi:g}", **common
     )

@@ -5,6 +5,7 @@ from . import (  # noqa: F401  (importing a family's module registers its models
     custom_cnn,
     densenet,
     efficientnet,
+    efficientnet_att,  # ICPR 2020 EfficientNetB4Att (tf_efficientnet_b4_att)
     efficientvit,
     mesonet,  # registers meso4, mesoinception4
     sbi,  # the self-blended-images detector trained here (weights/sbi/DATA_CARD.md)
@@ -18,11 +19,14 @@ from ._registry import (
     WeightsInfo,
     create_model,
     get_model_info,
+    has_usable_weights,
+    list_installed_models,
     list_models,
+    list_runnable_models,
     register_model,
     sha256_file,
 )
-from ._runnable import is_runnable, list_runnable_models, model_summary
+from ._summary import model_summary
 
 __all__ = [
     "AttentionProbe",
@@ -32,10 +36,11 @@ __all__ = [
     "capture_attention",
     "create_model",
     "get_model_info",
-    "is_runnable",
-    "list_runnable_models",
+    "has_usable_weights",
+    "list_installed_models",
     "model_summary",
     "list_models",
+    "list_runnable_models",
     "register_model",
     "sha256_file",
 ]

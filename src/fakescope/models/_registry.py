@@ -52,6 +52,10 @@ class ModelInfo:
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     value_range: tuple[float, float] = (0.0, 1.0)
     cam_layer: str | None = None  # dotted module name of the default CAM target layer
+    # how analyze crops faces for this model (fakescope.faces.crop.crop_face): what fills outside the
+    # frame, and the resize filter — the model's original training pipeline's, where known
+    crop_padding: str = "black"
+    crop_resize: str = "auto"
     licence: str = ""
     paper: str = ""
     source: str = ""
@@ -67,6 +71,8 @@ class ModelInfo:
             "std": list(self.std),
             "value_range": list(self.value_range),
             "cam_layer": self.cam_layer,
+            "crop_padding": self.crop_padding,
+            "crop_resize": self.crop_resize,
             "licence": self.licence,
             "paper": self.paper,
             "source": self.source,
@@ -104,7 +110,39 @@ def list_models(pattern: str | None = None) -> list[str]:
 
 
 def get_model_info(name: str) -> ModelInfo:
+    """Metadata of a registered model, or of weights installed under ``name`` (``fakescope weights``)."""
+    if name not in _MODELS:
+        info = _installed_info(name)
+        if info is not None:
+            return info
     return _MODELS.get(name).info
+
+
+def _installed_info(name: str) -> ModelInfo | None:
+    from ..catalogue.store import installed_model_info  # lazily: the store builds on this registry
+
+    return installed_model_info(name)
+
+
+def list_installed_models() -> list[str]:
+    """Names of weights installed with ``fakescope weights pull/add`` (under ``$FAKESCOPE_HOME``)."""
+    from ..catalogue.store import list_installed
+
+    return [n for n in list_installed() if n not in _MODELS]
+
+
+def has_usable_weights(name: str) -> bool:
+    """True when ``create_model(name)`` runs trained weights: shipped default weights that are
+    present, or weights installed under ``name``."""
+    if name not in _MODELS:
+        return _installed_info(name) is not None
+    info = _MODELS.get(name).info
+    return info.default_weights is not None and info.weights[info.default_weights].path.is_file()
+
+
+def list_runnable_models() -> list[str]:
+    """Models with usable weights — shipped or installed — what the CLI, HTTP API and web app offer."""
+    return [n for n in list_models() if has_usable_weights(n)] + list_installed_models()
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -131,6 +169,13 @@ def create_model(
     The returned module carries its :class:`ModelInfo` as ``model.info`` and the tag as
     ``model.weights_tag``.
     """
+    if name not in _MODELS and _installed_info(name) is not None:
+        if checkpoint_path is not None:
+            raise WeightsError(f"{name!r} is installed weights; --checkpoint applies to an architecture "
+                               f"({get_model_info(name).family} models: see `fakescope models --all`)")  # fmt: skip
+        from ..catalogue.store import create_installed_model
+
+        return create_installed_model(name, weights, **kwargs)
     entry = _MODELS.get(name)
     info = entry.info
     tag: str | None = None

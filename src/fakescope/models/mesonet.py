@@ -101,9 +101,11 @@ class _InceptionBlock(nn.Module):
 
     Four parallel branches with ReLU after every conv, concatenated on channels in this order:
     ``a``: 1×1; ``b``: 1×1 → 3×3; ``c``: 1×1 → 3×3 dilation 2; ``d``: 1×1 → 3×3 dilation 3.
+    ``branch_relu=False`` is DeepfakeBench's variant (``training/networks/mesonet.py``
+    ``InceptionLayer1/2``): the branch convolutions are purely linear, no ReLU anywhere in the layer.
     """
 
-    def __init__(self, in_ch: int, a: int, b: int, c: int, d: int) -> None:
+    def __init__(self, in_ch: int, a: int, b: int, c: int, d: int, branch_relu: bool = True) -> None:
         super().__init__()
         self.branch_a = nn.Conv2d(in_ch, a, 1)
         self.branch_b_1x1 = nn.Conv2d(in_ch, b, 1)
@@ -112,7 +114,7 @@ class _InceptionBlock(nn.Module):
         self.branch_c_3x3 = nn.Conv2d(c, c, 3, padding=2, dilation=2)
         self.branch_d_1x1 = nn.Conv2d(in_ch, d, 1)
         self.branch_d_3x3 = nn.Conv2d(d, d, 3, padding=3, dilation=3)
-        self.act = nn.ReLU()
+        self.act = nn.ReLU() if branch_relu else nn.Identity()
         self.bn = _bn(a + b + c + d)
         self.pool = _SameMaxPool2d(2)
 
@@ -201,13 +203,17 @@ class Meso4(_MesoBase):
 
 class MesoInception4(_MesoBase):
     """MesoInception-4 (paper Fig. 4): two inception blocks (1,4,4,2) and (2,4,4,2) replace the
-    first two conv blocks of Meso-4; the rest is identical. 28,615 parameters."""
+    first two conv blocks of Meso-4; the rest is identical. 28,615 parameters.
 
-    def __init__(self, drop_rate: float = 0.5) -> None:
+    ``branch_relu=False``: the architecture variant DeepfakeBench trained (``meso4Incep_best.pth``),
+    whose inception branches have no ReLU; same tensors, so the same state dict layout.
+    """
+
+    def __init__(self, drop_rate: float = 0.5, branch_relu: bool = True) -> None:
         super().__init__(drop_rate)
         self.features = nn.Sequential(
-            _InceptionBlock(3, 1, 4, 4, 2),
-            _InceptionBlock(11, 2, 4, 4, 2),
+            _InceptionBlock(3, 1, 4, 4, 2, branch_relu=branch_relu),
+            _InceptionBlock(11, 2, 4, 4, 2, branch_relu=branch_relu),
             _ConvBlock(12, 16, 5, pool=2),
             _ConvBlock(16, 16, 5, pool=4),
         )
@@ -369,6 +375,8 @@ _F2F = "trained by the authors on FaceForensics Face2Face faces"
         family="mesonet",
         input_size=256,
         cam_layer="features.3.bn",
+        crop_padding="reflect",  # the authors' pipeline.py: reflect padding, scipy zoom (cubic spline)
+        crop_resize="cubic",
         licence="Apache-2.0",
         paper=_PAPER,
         source=_SOURCE,
@@ -400,6 +408,8 @@ def meso4(**kwargs) -> Meso4:
         family="mesonet",
         input_size=256,
         cam_layer="features.3.bn",
+        crop_padding="reflect",  # the authors' pipeline.py: reflect padding, scipy zoom (cubic spline)
+        crop_resize="cubic",
         licence="Apache-2.0",
         paper=_PAPER,
         source=_SOURCE,

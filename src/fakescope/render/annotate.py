@@ -91,6 +91,7 @@ def draw_frame(
     out = image.copy()
     h, w = out.shape[:2]
     labels = {t.id: t.label for t in result.tracks}
+    idents = {t.id: t for t in result.tracks}
     thick = max(2, round(max(h, w) / 400))
     margin = result.settings.margin
     for tid, path in paths.items():
@@ -112,7 +113,12 @@ def draw_frame(
         colour = COLOURS[labels.get(tid, "inconclusive")]
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, thick)
-        text = f"#{tid} P(fake)={p:.2f}"
+        t = idents.get(tid)
+        ident = ""
+        if t is not None and t.score is not None:
+            iv = f" [{t.interval[0]:.2f}-{t.interval[1]:.2f}]" if t.interval else ""
+            ident = f" {t.label} {t.score:.2f}{iv} |"
+        text = f"#{tid}{ident} face {p:.2f}"
         scale = max(0.4, min(1.2, (x2 - x1) / 160))
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         ty = y1 - 4 if y1 - th - 6 >= 0 else y2 + th + 4

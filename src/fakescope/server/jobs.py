@@ -151,7 +151,13 @@ class AnalysisOptions(BaseModel):
     @model_validator(mode="after")
     def _registries(self) -> AnalysisOptions:
         from ..faces import list_face_detectors
-        from ..models import get_model_info, list_models, list_runnable_models
+        from ..models import (
+            get_model_info,
+            has_usable_weights,
+            list_installed_models,
+            list_models,
+            list_runnable_models,
+        )
         from ..rules import list_rules
 
         def known(kind: str, name: str, names: list[str]) -> None:
@@ -162,10 +168,10 @@ class AnalysisOptions(BaseModel):
 
         members = parse_models(self.model, self.weights)
         for name, tag in members:
-            known("model", name, list_models())
+            known("model", name, list_models() + list_installed_models())
             if tag not in ("default", "none"):
                 known(f"weights tag of {name}", tag, list(get_model_info(name).weights))
-            elif tag == "default" and get_model_info(name).default_weights is None:
+            elif tag == "default" and not has_usable_weights(name):
                 raise ValueError(f"model {name!r} ships no trained weights (runnable models: "
                                  f"{', '.join(list_runnable_models())})")
         if self.detector is not None:

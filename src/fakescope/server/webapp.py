@@ -39,7 +39,8 @@ DEFAULT_EXPLAIN = "gradcam"
 
 
 def _choices() -> tuple[list[tuple[str, str]], list[str], list[str]]:
-    """(runnable models as (label, name) with a one-line description, rules, explainers for the default model)."""
+    """(runnable models — shipped or installed weights — as (label, name) with a one-line description, rules,
+    explainers for the default model)."""
     from ..models import list_runnable_models, model_summary
     from ..rules import list_rules
     from .jobs import _explainer_names
@@ -52,13 +53,16 @@ def _short(text: str, limit: int = 90) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _explainers_for(model: str) -> list[str]:
-    """Methods that can explain ``model`` (an attention method is not offered for a CNN)."""
+def _explainers_for(model: str | list[str] | None) -> list[str]:
+    """Methods that can explain the (first) model of ``model`` (an attention method is not offered for a CNN)."""
+    names = model if isinstance(model, list) else (model or DEFAULT_MODEL).split(",")
+    first = next((n.strip().partition(":")[0] for n in names if n.strip()), DEFAULT_MODEL.split(",")[0])
     try:
         from ..explainers.compat import supported_methods
-    except ImportError:
+
+        return supported_methods(first)
+    except Exception:  # no explainers installed, or a model the check cannot build: offer none
         return []
-    return supported_methods(model)
 
 
 def _status_html(text: str) -> str:
@@ -181,7 +185,8 @@ def build_demo(store: JobStore) -> gr.Blocks:
             with gr.Column(scale=1, min_width=300):
                 media = gr.File(label="Video or image", file_count="single", type="filepath", elem_id="media")
                 with gr.Accordion("Options", open=False, elem_id="options"):
-                    model = gr.Dropdown(models, value=DEFAULT_MODEL, label="Detector model", elem_id="model",
+                    model = gr.Dropdown(models, value=DEFAULT_MODEL.split(","), multiselect=True,
+                                        label="Detector model(s) — several make an ensemble", elem_id="model",
                                         info="models whose trained weights are installed")
                     explain = gr.Dropdown(
                         explainers, value=default_explain, multiselect=True, label="Explanation methods",
@@ -230,7 +235,7 @@ def build_demo(store: JobStore) -> gr.Blocks:
                 raise gr.Error("Choose a video or an image first.")
             try:
                 options = AnalysisOptions(
-                    model=model_name or DEFAULT_MODEL,
+                    model=(",".join(model_name) if isinstance(model_name, list) else model_name) or DEFAULT_MODEL,
                     explain=list(methods or []),
                     frames=(frames_text or "").strip() or None,
                     rule=rule_name or DEFAULT_RULE,
@@ -315,8 +320,8 @@ def build_demo(store: JobStore) -> gr.Blocks:
 
         stop.click(cancel, [job_state], [verdict], cancels=[running], api_name=False)
 
-        def model_changed(name: str | None, chosen: list[str] | None) -> dict:
-            offered = _explainers_for(name or DEFAULT_MODEL)
+        def model_changed(name: str | list[str] | None, chosen: list[str] | None) -> dict:
+            offered = _explainers_for(name)
             return gr.update(choices=offered, value=[m for m in (chosen or []) if m in offered])
 
         model.change(model_changed, [model, explain], explain, api_name=False)

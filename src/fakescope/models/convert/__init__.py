@@ -6,12 +6,16 @@ One importer per source project (a module each, registered in one registry; ``li
 format              source                                                 fakescope model
 ==================  ====================================================  ===========================
 ``ffpp``            FaceForensics++ ``TransferModel('xception')``           ``xception``
-``deepfakebench``   DeepfakeBench xception / efficientnetb4 / meso4        ``xception`` /
-                                                                           ``tf_efficientnet_b4`` /
-                                                                           ``meso4``
+``deepfakebench``   DeepfakeBench xception / efficientnetb4 / meso4 /      ``xception`` /
+                    meso4Inception                                         ``tf_efficientnet_b4`` /
+                                                                           ``meso4`` / ``mesoinception4``
+                                                                           (``branch_relu=False``)
 ``sbi``             SelfBlendedImages ``Detector`` (EfficientNet-B4)        ``tf_efficientnet_b4``
 ``dfdc``            DFDC winner ``DeepFakeClassifier`` (B7 NS)              ``tf_efficientnet_b7``
 ``efficientvit``    Coccomini et al. Efficient ViT                         ``efficientvit``
+``icpr2020``        Politecnico di Milano ICPR 2020 (EfficientNetB4,       ``tf_efficientnet_b4`` /
+                    EfficientNetAutoAttB4, ...ST, Xception)                ``tf_efficientnet_b4_att`` /
+                                                                           ``xception``
 ``keras-mesonet``   MesoNet Keras ``.h5`` files                            ``meso4`` / ``mesoinception4``
 ``torchvision``     torchvision densenet121 / vgg16 / mobilenet_v2          same names
 ``timm``            a timm network's own state dict                        the model wrapping it
@@ -49,6 +53,7 @@ from . import (  # noqa: F401  (importing an importer's module registers it)
     dfdc,
     efficientvit,
     ffpp,
+    icpr2020,
     keras_mesonet,
     native,
     sbi,

@@ -35,8 +35,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-# Containers training scripts wrap their state dict in (SelfBlendedImages: {"model": ...}).
-_CONTAINER_KEYS = ("state_dict", "model_state_dict", "model")
+# Containers training scripts wrap their state dict in (SelfBlendedImages: {"model": ...};
+# ICPR 2020 train_binclass.py: {"net": ..., "opt": ...}).
+_CONTAINER_KEYS = ("state_dict", "model_state_dict", "model", "net")
 
 
 def _short(e: BaseException, limit: int = 200) -> str:

@@ -21,8 +21,13 @@ mean = std = 0.5; the converted models keep that preprocessing (input size 256).
   Keras 1e-3 of fakescope's port, folded exactly into the scale (γ·√(σ²+1e-3)/√(σ²+1e-5), exact in
   eval mode); it flattens N×C×H×W where the Keras port flattens N×H×W×C (``fc1`` columns permuted);
   fakescope's MesoNet negates its last unit, so ``fc2`` gets z_real − z_fake.
-* ``meso4Inception`` cannot be mapped: DeepfakeBench's inception layers have no ReLU after their
-  branch convolutions, fakescope's ``mesoinception4`` (the Keras original) has one after each.
+* ``meso4Inception`` (``networks/mesonet.py`` ``MesoInception4``; the release file
+  ``meso4Incep_best.pth``) → fakescope ``mesoinception4`` built with ``branch_relu=False``: its
+  inception layers (``InceptionLayer1/2``) have no ReLU after the branch convolutions, unlike the
+  Keras original. Branch ``Incption<k>_conv1`` / ``conv2_1, conv2_2`` / ``conv3_1, conv3_2`` /
+  ``conv4_1, conv4_2`` are branches a / b / c / d (concatenated in that order, as fakescope's);
+  ``Incption<k>_bn`` is the layer's BatchNorm; the two plain blocks ``conv1``, ``conv2`` share ``bn1``.
+  Bias-free convolutions, BatchNorm eps, flattening order and head as for ``meso4``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import torch
 
 from ...errors import WeightsError
 from ..efficientnet import EFFICIENTNET_INPUT_SIZE
+from ..mesonet import _KERAS_BN_EPS
 from ._base import Conversion, Importer, KeyPlan, meta_model, register_importer, target_shapes
 from ._effnet import effnet_variant, plan_effnet_backbone
 from .ffpp import xception_plan
@@ -62,7 +68,7 @@ def _variant(sd) -> str | None:
 @register_importer
 class DeepfakeBenchImporter(Importer):
     name = "deepfakebench"
-    title = "DeepfakeBench xception / efficientnetb4 / meso4 detectors (SCLBD/DeepfakeBench training/)"
+    title = "DeepfakeBench xception / efficientnetb4 / meso4 / meso4Inception detectors (SCLBD/DeepfakeBench training/)"
     priority = 0
     fake_index = 1
 
@@ -79,12 +85,10 @@ class DeepfakeBenchImporter(Importer):
         if variant == "meso4":
             return self._meso4(sd, arch, fake)
         if variant == "meso4Inception":
-            raise WeightsError(
-                "deepfakebench meso4Inception cannot be mapped faithfully: its inception layers "
-                "(training/networks/mesonet.py InceptionLayer1/2) have no ReLU after the branch convolutions, "
-                "fakescope's mesoinception4 (the Keras original) applies one after each"
-            )
-        raise WeightsError("deepfakebench checkpoint: not an xception, efficientnetb4 or meso4 detector")
+            return self._meso4_inception(sd, arch, fake)
+        raise WeightsError(
+            "deepfakebench checkpoint: not an xception, efficientnetb4, meso4 or meso4Inception detector"
+        )
 
     def _xception(self, sd, arch, fake) -> Conversion:
         arch = self._arch(arch, "xception")
@@ -113,27 +117,11 @@ class DeepfakeBenchImporter(Importer):
     def _meso4(self, sd, arch, fake) -> Conversion:
         arch = self._arch(arch, "meso4")
         target = target_shapes(arch)
-        model = meta_model(arch)
         plan = KeyPlan(sd, target, self.name, arch)
         for i in range(4):
-            plan.copy(f"features.{i}.conv.weight", f"backbone.conv{i + 1}.weight")
-            plan.fill(f"features.{i}.conv.bias", torch.zeros(target[f"features.{i}.conv.bias"]))
-            bn, eps = f"backbone.bn{1 if i < 2 else 2}.", model.features[i].bn.eps
-
-            def fold(gamma: torch.Tensor, var: torch.Tensor, eps: float = eps) -> torch.Tensor:
-                return gamma * torch.sqrt(var + eps) / torch.sqrt(var + 1e-5)
-
-            plan.combine(f"features.{i}.bn.weight", (bn + "weight", bn + "running_var"), fold)
-            for p in ("bias", "running_mean", "running_var", "num_batches_tracked"):
-                plan.copy(f"features.{i}.bn.{p}", bn + p)
-        side = int(math.isqrt(target["fc1.weight"][1] // model.num_features))
-
-        def nhwc(w: torch.Tensor) -> torch.Tensor:  # columns c·64 + h·8 + w → (h·8 + w)·16 + c
-            return w.reshape(w.shape[0], -1, side, side).permute(0, 2, 3, 1).reshape(w.shape[0], -1)
-
-        plan.copy("fc1.weight", "backbone.fc1.weight", nhwc)
-        plan.copy("fc1.bias", "backbone.fc1.bias")
-        plan.head(("fc2.weight", "fc2.bias"), ("backbone.fc2.weight", "backbone.fc2.bias"), fake, negate=True)
+            _meso_conv(plan, target, f"features.{i}.conv", f"backbone.conv{i + 1}.weight")
+            _meso_bn(plan, f"features.{i}.bn", f"backbone.bn{1 if i < 2 else 2}.")
+        _meso_head(plan, target, meta_model(arch), fake)
         return Conversion(
             arch, plan.result(), self.name, _SIZE, _MEAN, _STD,
             notes=[_HEAD_NOTE + " (stored negated: fakescope's MesoNet negates its last unit)",
@@ -142,3 +130,62 @@ class DeepfakeBenchImporter(Importer):
                    "BatchNorm eps 1e-5 folded into the scale for fakescope's eps 1e-3 (exact in eval mode)",
                    "fc1 columns reordered from C×H×W to H×W×C flattening", *plan.notes()],
         )  # fmt: skip
+
+    def _meso4_inception(self, sd, arch, fake) -> Conversion:
+        arch = self._arch(arch, "mesoinception4")
+        kwargs = {"branch_relu": False}
+        target = target_shapes(arch, **kwargs)
+        plan = KeyPlan(sd, target, self.name, arch)
+        for k in (1, 2):
+            block, src = f"features.{k - 1}.", f"backbone.Incption{k}_"
+            for branch, conv in _INCEPTION_BRANCHES.items():
+                _meso_conv(plan, target, block + branch, f"{src}{conv}.weight")
+            _meso_bn(plan, block + "bn", f"{src}bn.")
+        for i, conv in ((2, "conv1"), (3, "conv2")):
+            _meso_conv(plan, target, f"features.{i}.conv", f"backbone.{conv}.weight")
+            _meso_bn(plan, f"features.{i}.bn", "backbone.bn1.")
+        _meso_head(plan, target, meta_model(arch, **kwargs), fake)
+        return Conversion(
+            arch, plan.result(), self.name, _SIZE, _MEAN, _STD, model_kwargs=kwargs,
+            notes=[_HEAD_NOTE + " (stored negated: fakescope's MesoNet negates its last unit)",
+                   "architecture variant without ReLU after the inception branch convolutions (branch_relu=False)",
+                   "bias-free convolutions: zero biases filled in",
+                   "shared BatchNorm bn1 (blocks 3, 4) copied to each block",
+                   "BatchNorm eps 1e-5 folded into the scale for fakescope's eps 1e-3 (exact in eval mode)",
+                   "fc1 columns reordered from C×H×W to H×W×C flattening", *plan.notes()],
+        )  # fmt: skip
+
+
+# fakescope _InceptionBlock branch → DeepfakeBench MesoInception4 conv name (Incption<k>_<name>)
+_INCEPTION_BRANCHES = {
+    "branch_a": "conv1", "branch_b_1x1": "conv2_1", "branch_b_3x3": "conv2_2", "branch_c_1x1": "conv3_1",
+    "branch_c_3x3": "conv3_2", "branch_d_1x1": "conv4_1", "branch_d_3x3": "conv4_2",
+}  # fmt: skip
+
+
+def _meso_conv(plan: KeyPlan, target, tmodule: str, skey: str) -> None:
+    """A bias-free DeepfakeBench conv → fakescope conv (zero bias filled in)."""
+    plan.copy(f"{tmodule}.weight", skey)
+    plan.fill(f"{tmodule}.bias", torch.zeros(target[f"{tmodule}.bias"]))
+
+
+def _meso_bn(plan: KeyPlan, tmodule: str, bn: str, eps: float = _KERAS_BN_EPS) -> None:
+    """A PyTorch BatchNorm (eps 1e-5) → fakescope's Keras-eps BatchNorm (scale folded, exact in eval)."""
+
+    def fold(gamma: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+        return gamma * torch.sqrt(var + eps) / torch.sqrt(var + 1e-5)
+
+    plan.combine(f"{tmodule}.weight", (bn + "weight", bn + "running_var"), fold)
+    for p in ("bias", "running_mean", "running_var", "num_batches_tracked"):
+        plan.copy(f"{tmodule}.{p}", bn + p)
+
+
+def _meso_head(plan: KeyPlan, target, model, fake: int) -> None:
+    side = int(math.isqrt(target["fc1.weight"][1] // model.num_features))
+
+    def nhwc(w: torch.Tensor) -> torch.Tensor:  # columns c·64 + h·8 + w → (h·8 + w)·16 + c
+        return w.reshape(w.shape[0], -1, side, side).permute(0, 2, 3, 1).reshape(w.shape[0], -1)
+
+    plan.copy("fc1.weight", "backbone.fc1.weight", nhwc)
+    plan.copy("fc1.bias", "backbone.fc1.bias")
+    plan.head(("fc2.weight", "fc2.bias"), ("backbone.fc2.weight", "backbone.fc2.bias"), fake, negate=True)

@@ -18,13 +18,22 @@ def _first_line(doc: str | None) -> str:
 
 
 @router.get("/models")
-def models() -> list[dict[str, Any]]:
-    """Registered deepfake detectors: input size, normalisation, weight tags, licence, source; ``runnable``:
-    trained weights are installed (the others need a checkpoint the API does not take)."""
-    from ....models import get_model_info, is_runnable, list_models, model_summary
+def models(all: bool = False) -> list[dict[str, Any]]:
+    """Deepfake detectors with usable weights (shipped or installed with ``fakescope weights``; ``?all=true``:
+    every architecture): input size, normalisation, weight tags, licence, source; ``runnable``: usable weights
+    are there; ``summary``: one line on the model and its weights."""
+    from ....models import (
+        get_model_info,
+        has_usable_weights,
+        list_installed_models,
+        list_models,
+        list_runnable_models,
+        model_summary,
+    )
 
+    names = list_models() + list_installed_models() if all else list_runnable_models()
     return [
-        {**get_model_info(n).to_dict(), "runnable": is_runnable(n), "summary": model_summary(n)} for n in list_models()
+        {**get_model_info(n).to_dict(), "runnable": has_usable_weights(n), "summary": model_summary(n)} for n in names
     ]
 
 
