@@ -45,6 +45,11 @@ def test_cli_compares_models_side_by_side(tmp_path, mesonet_faces):
     for name in ("meso4", "mesoinception4"):
         metrics = json.loads((out / name / "metrics.json").read_text())
         assert set(metrics["frame"]["ci95"]) >= {"roc_auc", "accuracy", "eer"} and metrics["warnings"]
-    r = CliRunner().invoke(app, ["evaluate", str(data), "--out", str(tmp_path / "default")])  # analyze's model
+    from fakescope.pipeline import DEFAULT_MODEL
+
+    r = CliRunner().invoke(app, ["evaluate", str(data), "--out", str(tmp_path / "default")])  # analyze's model(s)
     assert r.exit_code == 0, r.output
-    assert "mesoinception4 on" in json.loads((tmp_path / "default" / "metrics.json").read_text())["title"]
+    names = DEFAULT_MODEL.split(",")
+    for name in names:  # an ensemble default: its models side by side
+        folder = tmp_path / "default" / (name if len(names) > 1 else "")
+        assert json.loads((folder / "metrics.json").read_text())["title"].startswith(f"{name} on")
