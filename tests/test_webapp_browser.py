@@ -91,7 +91,7 @@ def test_upload_video_shows_verdict_video_and_heatmaps(server, samples):
             verdict = page.locator("#verdict")
             verdict.get_by_text("Verdict:").wait_for(timeout=240_000)
             text = verdict.inner_text()
-            assert any(w in text for w in ("REAL", "FAKE", "INCONCLUSIVE")), text
+            assert any(w in text for w in ("REAL", "FAKE", "INCONCLUSIVE", "UNCERTAIN")), text
             assert "single_face.mp4" in text
             page.wait_for_function(
                 "() => (document.querySelector('#tracks')?.innerText || '').includes('#0')", timeout=10_000

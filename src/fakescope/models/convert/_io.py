@@ -96,8 +96,8 @@ def _not_a_checkpoint(path: Path, magic: bytes, e: BaseException) -> str:
     if "weights_only" in cause:  # never echo the advice to unpickle without restrictions
         cause = type(e).__name__
     if magic.startswith(b"PK"):
-        return f"{path}: damaged PyTorch checkpoint ({cause})"
-    return f"{path}: not a checkpoint: not a PyTorch, safetensors or Keras HDF5 weight file ({cause})"
+        return f"{path}: cannot read: damaged or truncated PyTorch checkpoint ({cause})"
+    return f"{path}: cannot read: not a checkpoint (not a PyTorch, safetensors or Keras HDF5 weight file: {cause})"
 
 
 def read_checkpoint(path: str | Path, trust_pickle: bool = False) -> object:
