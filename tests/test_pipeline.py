@@ -106,7 +106,7 @@ def test_result_json_round_trip_and_atomic_save(analyzer, samples, tmp_path):
     assert set(data["timings"]) >= {"decode", "detect", "classify", "total"}
     assert len(data["input"]["sha256"]) == 64
     again = AnalysisResult.load(out)
-    assert again == r
+    assert again.model_dump() == r.model_dump()  # the in-memory face crops (_explained) are not saved
 
 
 def test_sampling_modes(samples):

@@ -59,6 +59,7 @@ def test_upload_video_shows_verdict_video_and_heatmaps(server, samples):
     from playwright.sync_api import sync_playwright
 
     from fakescope.explainers import list_explainers
+    from fakescope.models import list_runnable_models
 
     assert {"gradcam", "saliency"} <= set(list_explainers())
     with sync_playwright() as p:
@@ -70,9 +71,19 @@ def test_upload_video_shows_verdict_video_and_heatmaps(server, samples):
             page.goto(f"{server}/", wait_until="domcontentloaded")  # "/" redirects to the web app
             assert page.url.rstrip("/").endswith("/ui")
             page.locator("#media input[type=file]").set_input_files(str(samples / "single_face.mp4"))
-            page.locator("#options").get_by_text("Options").click()  # add a second method to switch to
-            box = page.locator("#explain input")
+            page.locator("#options").get_by_text("Options").click()
+            page.locator("#model input").click()  # only models that can run, each with a description
+            page.get_by_role("option").first.wait_for(timeout=10_000)
+            offered = [o.strip().split("\n")[-1].strip() for o in page.get_by_role("option").all_inner_texts()]
+            names = {o.split(" — ")[0] for o in offered}
+            assert {"meso4", "mesoinception4", "sbi_mobilenetv2"} <= names and "xception" not in names, offered
+            assert names == set(list_runnable_models()) and all(" — " in o for o in offered), offered
+            page.keyboard.press("Escape")
+            box = page.locator("#explain input")  # add a second method to switch to
             box.click()
+            page.get_by_role("option").first.wait_for(timeout=10_000)
+            methods = [o.strip().split("\n")[-1].strip() for o in page.get_by_role("option").all_inner_texts()]
+            assert "saliency" in methods and "attention_rollout" not in methods, methods  # not for a CNN
             box.fill("saliency")
             page.get_by_role("option", name="saliency", exact=True).click()
             page.keyboard.press("Escape")
@@ -80,7 +91,7 @@ def test_upload_video_shows_verdict_video_and_heatmaps(server, samples):
             verdict = page.locator("#verdict")
             verdict.get_by_text("Verdict:").wait_for(timeout=240_000)
             text = verdict.inner_text()
-            assert any(w in text for w in ("REAL", "FAKE", "INCONCLUSIVE")), text
+            assert any(w in text for w in ("REAL", "FAKE", "INCONCLUSIVE", "UNCERTAIN")), text
             assert "single_face.mp4" in text
             page.wait_for_function(
                 "() => (document.querySelector('#tracks')?.innerText || '').includes('#0')", timeout=10_000
@@ -109,11 +120,46 @@ def test_upload_video_shows_verdict_video_and_heatmaps(server, samples):
                 " return v && v.readyState >= 1 && v.videoWidth === 640; }",
                 timeout=30_000,
             )
-            page.locator("#downloads").get_by_text("report.html").wait_for(timeout=10_000)
-            page.locator("#downloads").get_by_text("result.json").wait_for(timeout=10_000)
+            page.wait_for_function(  # gradio shows each file name as stem + extension
+                "() => { const t = (document.querySelector('#downloads')?.innerText || '').replace(/\\s+/g, '');"
+                " return ['report.html', 'result.json', 'annotated.mp4', 'result.zip', 'report.pdf']"
+                ".every(n => t.includes(n)); }",
+                timeout=10_000,
+            )
             page.wait_for_timeout(1500)  # let the plot and the video poster render
             SHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SHOT), full_page=True)
             assert not errors, errors
+        finally:
+            browser.close()
+
+
+def test_api_docs_render_with_the_network_blocked(server):
+    """/docs (Swagger UI) and /redoc load their scripts and styles from the server itself: no CDN."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context()
+            outside: list[str] = []
+
+            def block(route):
+                url = route.request.url
+                if url.startswith(server) or url.startswith("data:") or url.startswith("blob:"):
+                    return route.continue_()
+                if route.request.resource_type != "image":  # ReDoc's "powered by" logo is a CDN image
+                    outside.append(url)
+                return route.abort()
+
+            context.route("**/*", block)
+            page = context.new_page()
+            page.goto(f"{server}/docs", wait_until="domcontentloaded")
+            page.locator(".swagger-ui .opblock-summary-path", has_text="/v1/analyses").first.wait_for(timeout=30_000)
+            page.goto(f"{server}/redoc", wait_until="domcontentloaded")
+            page.wait_for_function(
+                "() => (document.body.innerText || '').includes('/v1/analyses')", timeout=30_000
+            )
+            assert not outside, outside
         finally:
             browser.close()

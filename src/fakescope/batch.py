@@ -47,6 +47,7 @@ def run_batch(
     on_done: Callable[[BatchItem], None] | None = None,
     annotate: bool | None = None,
     report: bool = True,
+    heatmap_scale: str = "shared",
 ) -> list[BatchItem]:
     """Analyse every media file under ``inputs``; write results atomically into ``out_dir``.
 
@@ -80,7 +81,8 @@ def run_batch(
                     try:
                         from .render.artifacts import write_artifacts
 
-                        write_artifacts(result, dest.parent, annotate=annotate, report=report)
+                        write_artifacts(result, dest.parent, annotate=annotate, report=report, progress=progress,
+                                        heatmap_scale=heatmap_scale)
                     except Exception as e:  # pictures are a bonus: never lose the verdict for them
                         log.warning("%s: could not write pictures: %s", path, e, exc_info=log.isEnabledFor(10))
                         result.warnings.append(f"{path}: could not write pictures: {type(e).__name__}: {e}")

@@ -110,6 +110,9 @@ def analyze(
         typer.Option("--annotate/--no-annotate", help="Write the annotated video (default: with --explain)."),
     ] = None,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write report.html per input.")] = True,
+    heatmap_scale: Annotated[
+        str, typer.Option(help="Heatmap colours: 'shared' (one scale per method, default) or 'face' (each alone).")
+    ] = "shared",
 ) -> None:
     """Analyse videos and images; write OUT/<name>/result.json and OUT/summary.json."""
     from .batch import BatchItem, run_batch
@@ -139,6 +142,8 @@ def analyze(
             backend=backend,
             bf16=bf16,
         )
+        if heatmap_scale not in ("shared", "face"):
+            raise ValueError(f"--heatmap-scale must be 'shared' or 'face', not {heatmap_scale!r}")
         analyzer = Analyzer(cfg)
     except (FakescopeError, ValueError) as e:
         raise _fail(str(e), 2) from None
@@ -158,10 +163,13 @@ def analyze(
     ) as progress:
 
         def on_start(path: Path):
+            from .progress import STAGE_TITLES
+
             task = progress.add_task(path.name, total=None)
 
-            def update(done: int, total: int | None) -> None:
-                progress.update(task, completed=done, total=total)
+            def update(done: int, total: int | None, stage: str = "detect") -> None:
+                desc = f"{path.name} · {STAGE_TITLES.get(stage, stage)}"
+                progress.update(task, completed=done, total=total, description=desc)
 
             return update
 
@@ -183,7 +191,8 @@ def analyze(
             else:
                 table.add_row(Path(item.path).name, "[bold magenta]error[/]", "-", "-", "-", item.error or "")
 
-        run_batch(inputs, out, analyzer, on_start=on_start, on_done=on_done, annotate=annotate, report=report)
+        run_batch(inputs, out, analyzer, on_start=on_start, on_done=on_done, annotate=annotate, report=report,
+                  heatmap_scale=heatmap_scale)
 
     console.print(table)
     n_bad = sum(not it.ok for it in items)
@@ -593,7 +602,11 @@ def evaluate(
     data: Annotated[
         Path, typer.Argument(help="extract-faces folder / faces.csv, or a dataset (faces are extracted first).")
     ],
-    model: Annotated[str | None, typer.Option(help="Model name (default: from the checkpoint's meta.json).")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Model, or several to compare side by side (a,b,c); default: the checkpoint's meta.json, "
+                     "else analyze's default model."),
+    ] = None,
     weights: Annotated[str, typer.Option(help="Weight tag of the model, when no --checkpoint.")] = "default",
     checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint folder or weight file.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for metrics.json/.md and plots.")] = Path(
@@ -616,7 +629,6 @@ def evaluate(
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
 ) -> None:
     """Evaluate a detector: frame/video/per-manipulation metrics, ROC/PR/confusion plots, JSON + markdown."""
-    from .models import create_model
     from .training.checkpoint import load_trained_model, read_meta
     from .training.config import parse_overrides
     from .training.datasets import read_dataset
@@ -628,13 +640,10 @@ def evaluate(
     try:
         if checkpoint is not None and read_meta(checkpoint) is not None:
             net = load_trained_model(checkpoint, model)
-            name = net.info.name
-        elif model is None:
-            raise ValueError("name the model (--model), or give a checkpoint folder with meta.json")
+            nets = {net.info.name: net}
         else:
-            net = create_model(model, weights=None if weights.lower() == "none" else weights,
-                               checkpoint_path=checkpoint)  # fmt: skip
-            name = model
+            nets = _evaluation_models(model, weights, checkpoint)
+        name, net = next(iter(nets.items()))
         records = read_dataset(dataset, data, **parse_overrides(option or []))
         info = load_extract_info(data)
         margin = info["margin"] if info else 0.3
@@ -654,14 +663,45 @@ def evaluate(
             records = [r for r in records if r.split == split]
         if not records:
             raise ValueError("no face crops to evaluate")
-        report = evaluate_records(net, records, out, threshold=threshold, rule=rule, min_faces=min_faces, sbi=sbi,
-                                  batch_size=batch_size, title=f"{name} on {data}", margin=margin)  # fmt: skip
+        reports, folders = {}, {}
+        for name, net in nets.items():
+            folders[name] = out / name if len(nets) > 1 else out
+            reports[name] = evaluate_records(net, records, folders[name], threshold=threshold, rule=rule,
+                                             min_faces=min_faces, sbi=sbi, batch_size=batch_size,
+                                             title=f"{name} on {data}", margin=margin)  # fmt: skip
     except (FakescopeError, ValueError, FileNotFoundError) as e:
         raise _fail(str(e), 2) from None
+    from .training.compare import comparison_markdown, write_comparison
     from .training.evaluate import markdown_table
 
-    console.print(markdown_table(report), highlight=False, markup=False)
+    for report in reports.values():
+        console.print(markdown_table(report), highlight=False, markup=False)
+    if len(reports) > 1:
+        write_comparison(reports, folders, out)
+        console.print(comparison_markdown(reports), highlight=False, markup=False)
+        console.print(f"comparison in {out}/ (comparison.md, roc_compare.png); each model in {out}/<model>/",
+                      highlight=False)  # fmt: skip
+    for w in dict.fromkeys(w for r in reports.values() for w in r.get("warnings", [])):
+        err_console.print(f"[yellow]warning:[/yellow] {w}", highlight=False, soft_wrap=True)
     console.print(f"report in {out}/ (metrics.json, metrics.md, ROC/PR/confusion plots)", highlight=False)
+
+
+def _evaluation_models(spec: str | None, weights: str, checkpoint: Path | None) -> dict:
+    """``--model a,b,c`` → {name: loaded model}; the default is analyze's model."""
+    from .models import create_model, has_usable_weights
+    from .pipeline import DEFAULT_MODEL
+
+    specs = list(dict.fromkeys(m.strip() for m in (spec or DEFAULT_MODEL).split(",") if m.strip()))
+    if checkpoint is not None and len(specs) > 1:
+        raise ValueError("--checkpoint goes with a single --model")
+    nets = {}
+    for s in specs:
+        name, _, tag = s.partition(":")
+        tag = tag or weights
+        if checkpoint is None and tag == "default" and not has_usable_weights(name):
+            raise ValueError(f"model {name!r} has no trained weights: pass --checkpoint, or --weights none")
+        nets[s] = create_model(name, weights=None if tag.lower() == "none" else tag, checkpoint_path=checkpoint)
+    return nets
 
 
 @app.command()

@@ -28,6 +28,7 @@ from .faces import DEFAULT_FACE_DETECTOR, create_face_detector
 from .faces.crop import DEFAULT_MARGIN, crop_face
 from .media import Sampling, open_media
 from .models import create_model, get_model_info, sha256_file
+from .progress import with_stage
 from .quality import MediaQuality, QualityConfig, assess_face, media_quality_for
 from .rules import DEFAULT_BAND, DEFAULT_RULE, RuleOutcome, TrackEvidence, get_rule, judge_track, judge_video
 from .schema import (
@@ -48,7 +49,8 @@ log = logging.getLogger(__name__)
 
 from .defaults import DEFAULT_MODEL  # noqa: E402  (re-exported)
 
-ProgressFn = Callable[[int, int | None], None]  # (frames done, frames expected or None)
+# (done, expected or None, stage): see fakescope.progress; (done, total) callbacks get the frames only
+ProgressFn = Callable[..., None]
 
 
 @dataclass(frozen=True)
@@ -233,6 +235,9 @@ class Analyzer:
     def analyze(self, path: str | Path, progress: ProgressFn | None = None) -> AnalysisResult:
         cfg = self.config
         path = Path(path)
+        progress = with_stage(progress)
+        if progress:
+            progress(0, None, "decode")
         t_start = time.perf_counter()
         timings = dict.fromkeys(("decode", "detect", "quality", "classify"), 0.0)
         source = open_media(path, cfg.sampling)
@@ -278,6 +283,10 @@ class Analyzer:
                     elif (j := rng.randrange(seen + 1)) < _RESERVOIR:
                         sample[j] = (id(face), face, crops[size0])
                     reservoir[face.track_id] = (seen + 1, sample)
+                else:  # the highest-P(fake) face of each identity, its thumbnail in the report
+                    heap = keep.setdefault(face.track_id, [])
+                    item = (face.p_fake, id(face), face, crops[size0])
+                    (heapq.heappush if not heap else heapq.heappushpop)(heap, item)
             pending.clear()
             timings["classify"] += time.perf_counter() - t0
 
@@ -319,9 +328,12 @@ class Analyzer:
             if len(pending) >= cfg.batch_size:
                 flush()
             if progress:
-                progress(len(frames), expected)
+                progress(len(frames), expected, "detect")
         if pending:
             flush()
+        if progress:
+            n_faces = sum(len(fr.faces) for fr in frames)
+            progress(n_faces, n_faces, "classify")
 
         tracks = self._judge_tracks(frames, min_faces, is_video=info.kind == "video")
         outcome, fake_ids = judge_video([(t.id, _outcome(t)) for t in tracks], cfg.threshold)
@@ -335,8 +347,11 @@ class Analyzer:
         if cfg.explain and keep:
             t0 = time.perf_counter()
             chosen = _choose_explained(tracks, keep, reservoir, cfg.explain_per_track)
-            explained, records = self._explain(chosen, face_frame)
+            explained, records = self._explain(chosen, face_frame, progress)
             timings["explain"] = time.perf_counter() - t0
+        elif keep:  # no explanations: one thumbnail per identity (no maps)
+            chosen = [(fid, face, crop, "thumbnail") for heap in keep.values() for _, fid, face, crop in heap]
+            explained = self._faces(chosen, face_frame)
 
         t0 = time.perf_counter()
         input_info = InputInfo(
@@ -437,15 +452,11 @@ class Analyzer:
             )
         return out
 
-    def _explain(self, chosen, face_frame):
-        """Run every configured explainer on the chosen faces ``[(id, face, crop, why)]``, batched per method."""
-        from .explainers import explain
-
-        cfg = self.config
+    @staticmethod
+    def _faces(chosen, face_frame) -> list[dict]:
+        """The chosen faces ``[(id, face, crop, why)]`` in frame order, as the renderers read them."""
         chosen = sorted(chosen, key=lambda it: (face_frame[it[0]].index, it[1].track_id))
-        faces = [it[1] for it in chosen]
-        x = torch.from_numpy(np.stack([it[2] for it in chosen])).permute(0, 3, 1, 2).float().div_(255.0)
-        explained = [
+        return [
             {
                 "crop": it[2],
                 "maps": {},
@@ -455,16 +466,32 @@ class Analyzer:
                 "face": face_frame[it[0]].faces.index(it[1]),
                 "p_fake": it[1].p_fake,
                 "why": it[3],
+                "face_obj": it[1],
             }
             for it in chosen
         ]
+
+    def _explain(self, chosen, face_frame, progress=None):
+        """Run every configured explainer on the chosen faces ``[(id, face, crop, why)]``, batched per method."""
+        from .explainers import explain
+
+        cfg = self.config
+        explained = self._faces(chosen, face_frame)
+        faces = [e["face_obj"] for e in explained]
+        x = torch.from_numpy(np.stack([e["crop"] for e in explained])).permute(0, 3, 1, 2).float().div_(255.0)
         records = []
+        done_maps, total_maps = 0, len(x) * len(cfg.explain)
+        if progress:
+            progress(0, total_maps, "explain")
         for method in cfg.explain:
             maps = []
             for start in range(0, len(x), cfg.batch_size):
                 ex = explain(self.model, x[start : start + cfg.batch_size], method=method, target=cfg.explain_target,
                              **cfg.explain_options.get(method, {}))
                 maps.append(ex.maps)
+                done_maps += len(ex.maps)
+                if progress:
+                    progress(done_maps, total_maps, "explain")
             all_maps = np.concatenate(maps)
             for e, face, m in zip(explained, faces, all_maps, strict=True):
                 e["maps"][method] = m

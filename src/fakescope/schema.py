@@ -143,6 +143,9 @@ class ExplanationRecord(BaseModel):
     )
     overlay: str | None = Field(None, description="PNG of the heatmap over the face, relative to result.json")
     map: str | None = Field(None, description=".npy float32 map at the crop's size, relative to result.json")
+    display_max: float | None = Field(
+        None, description="map value drawn at full colour in the overlay (one per method by default: shared scale)"
+    )
 
 
 class AnalysisResult(BaseModel):
@@ -181,8 +184,25 @@ class AnalysisResult(BaseModel):
         return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))
 
 
+def current_umask() -> int:
+    """The process's file-creation mask (read without changing it where the OS allows)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read it by setting it, and put it back at once
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | Path, text: str | bytes) -> Path:
-    """Write ``text`` to ``path`` so readers see either the old file or the whole new one."""
+    """Write ``text`` to ``path`` so readers see either the old file or the whole new one.
+
+    The file gets the usual mode of a new file (0666 less the umask, e.g. 0644), not the 0600 of a
+    temporary file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = text.encode("utf-8") if isinstance(text, str) else text
@@ -192,6 +212,7 @@ def write_atomic(path: str | Path, text: str | bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -26,6 +26,7 @@ from ._registry import (
     register_model,
     sha256_file,
 )
+from ._summary import model_summary
 
 __all__ = [
     "AttentionProbe",
@@ -37,6 +38,7 @@ __all__ = [
     "get_model_info",
     "has_usable_weights",
     "list_installed_models",
+    "model_summary",
     "list_models",
     "list_runnable_models",
     "register_model",

@@ -84,6 +84,7 @@ def draw_frame(
     heatmaps: dict[tuple[int, int], np.ndarray],
     hold: float,
     alpha: float = 0.6,
+    caption: str | None = None,
 ) -> np.ndarray:
     """Annotate one RGB frame (a copy is returned). ``heatmaps[(frame_index, track_id)]`` are maps in
     [0, 1] at the crop's resolution."""
@@ -123,7 +124,20 @@ def draw_frame(
         ty = y1 - 4 if y1 - th - 6 >= 0 else y2 + th + 4
         cv2.rectangle(out, (x1, ty - th - 3), (x1 + tw + 4, ty + base - 1), colour, -1)
         cv2.putText(out, text, (x1 + 2, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    if caption:  # which explanation the blended heatmaps show
+        _caption(out, caption)
     return out
+
+
+def _caption(img: np.ndarray, text: str) -> None:
+    """White text on a dark band in the top-left corner (in place)."""
+    h, w = img.shape[:2]
+    scale = max(0.4, min(1.0, w / 1600))
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    pad = max(3, th // 3)
+    x2, y2 = min(w, tw + 2 * pad), min(h, th + base + 2 * pad)
+    img[:y2, :x2] = (img[:y2, :x2].astype(np.float32) * 0.35).astype(np.uint8)
+    cv2.putText(img, text, (pad, pad + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
 
 
 def write_annotated_video(
@@ -131,8 +145,12 @@ def write_annotated_video(
     out_path: str | Path,
     heatmaps: dict[tuple[int, int], np.ndarray] | None = None,
     crf: int = 23,
+    progress=None,
+    caption: str | None = None,
 ) -> Path:
-    """Re-decode the input sequentially and write an H.264 mp4 with the same frame count and size."""
+    """Re-decode the input sequentially and write an H.264 mp4 with the same frame count and size.
+
+    ``progress(done, total, "render")`` is called every 8 frames."""
     out_path = Path(out_path)
     heatmaps = heatmaps or {}
     paths, hold = _paths(result), _hold(result)
@@ -148,10 +166,12 @@ def write_annotated_video(
         stream.options = {"crf": str(crf), "preset": "veryfast"}
         n = 0
         for frame in src:
-            img = draw_frame(frame.image, frame.index, result, paths, heatmaps, hold)
+            img = draw_frame(frame.image, frame.index, result, paths, heatmaps, hold, caption=caption)
             vf = av.VideoFrame.from_ndarray(img, format="rgb24")
             vf.pts = n
             n += 1
+            if progress and n % 8 == 0:
+                progress(n, result.input.frame_count, "render")
             for packet in stream.encode(vf):
                 container.mux(packet)
         for packet in stream.encode():
@@ -162,10 +182,12 @@ def write_annotated_video(
 
 
 def write_annotated_image(
-    result: AnalysisResult, image: np.ndarray, out_path: str | Path, heatmaps: dict | None = None
+    result: AnalysisResult, image: np.ndarray, out_path: str | Path, heatmaps: dict | None = None,
+    caption: str | None = None,
 ) -> Path:
     """The image counterpart of :func:`write_annotated_video` (PNG)."""
-    img = draw_frame(image, result.frames[0].index if result.frames else 0, result, _paths(result), heatmaps or {}, 1.0)
+    img = draw_frame(image, result.frames[0].index if result.frames else 0, result, _paths(result), heatmaps or {}, 1.0,
+                     caption=caption)
     return write_atomic(out_path, png_bytes(img))
 
 

@@ -32,6 +32,12 @@ figure img{width:160px;height:160px;image-rendering:auto;display:inline-block}
 figcaption{font-size:.8rem;color:#444} .muted{color:#777;font-size:.85rem}
 .card{border:1px solid #ddd;padding:.5rem 1rem;background:#fcfcfc} .card h3{font-size:1rem} .src{font-size:.75rem}
 .flag{display:inline-block;background:#eee;border-radius:.3rem;padding:0 .3rem;margin:0 .1rem;font-size:.8rem}
+th{word-break:keep-all;overflow-wrap:normal;hyphens:none;vertical-align:bottom}
+figure{max-width:100%} figcaption{overflow-wrap:anywhere;max-width:100%}
+.cell{display:inline-block;text-align:center;vertical-align:top;margin-right:.2rem}
+.cell b{display:block;font-size:.75rem;font-weight:600;color:#333}
+.cbar{display:flex;align-items:center;gap:.4rem;font-size:.8rem;margin:.2rem 0}
+.cbar img{width:240px;height:12px;border:1px solid #bbb}
 """
 
 
@@ -127,32 +133,55 @@ _HEATMAP_NOTE = (
 )
 
 
-def render_report(result: AnalysisResult, faces: Sequence[dict] = (), annotated: str | None = None) -> str:
+def _colour_bars(scales: dict[str, float] | None) -> str:
+    """One colour bar per method drawn on a shared scale: 0 → the value drawn at full colour."""
+    if not scales:
+        return ""
+    from .overlay import _lut
+
+    bar = data_uri(np.repeat(_lut("jet")[None], 12, axis=0))
+    rows = "".join(
+        f"<div class='cbar'><b>{html.escape(m)}</b><span>0</span><img alt='colour scale' src='{bar}'>"
+        f"<span>{vmax:.3g}</span></div>"
+        for m, vmax in scales.items()
+    )
+    return ("<p class='muted'>Colours are on one scale per method, shared by all its faces (full colour = the "
+            "99.5th percentile of the evidence for the target over all of them), so weak evidence looks weak. "
+            "The raw maps are in <code>heatmaps/*.npy</code>.</p>" + rows)
+
+
+def render_report(
+    result: AnalysisResult, faces: Sequence[dict] = (), annotated: str | None = None,
+    scales: dict[str, float] | None = None,
+) -> str:
     """HTML text. ``faces``: dicts with ``crop`` (RGB uint8), ``overlays`` {method: RGB uint8},
-    ``track_id``, ``time``, ``p_fake``."""
+    ``track_id``, ``time``, ``p_fake``; ``scales``: {method: value at full colour} of shared scales."""
     e = html.escape
     v = result.verdict
+    is_image = result.input.kind == "image"  # no timeline, no time spans
     ensemble = len(result.settings.models) > 1
     rows = "".join(
         f"<tr><td>#{t.id}</td><td><span class='badge' style='background:{_rgb_hex(t.label)}'>{t.label}</span></td>"
         f"<td>{'–' if t.score is None else f'{t.score:.2f}'}</td><td>{_interval(t.interval)}</td>"
-        f"<td>{t.n_faces}</td><td>{t.first_time:.2f}–{t.last_time:.2f} s</td>"
-        f"<td>{'–' if t.share_above is None else f'{t.share_above:.0%}'}</td><td>{t.max_p_fake:.2f}</td>"
+        f"<td>{t.n_faces}</td>" + ("" if is_image else f"<td>{t.first_time:.2f}–{t.last_time:.2f} s</td>")
+        + f"<td>{'–' if t.share_above is None else f'{t.share_above:.0%}'}</td><td>{t.max_p_fake:.2f}</td>"
         f"<td>{_flags(t.flag_counts, t.n_faces)}</td>"
         + (f"<td>{e(', '.join(f'{k} {v:.2f}' for k, v in t.model_scores.items()))}</td>" if ensemble else "")
         + f"<td>{e(t.reason)}</td></tr>"
         for t in result.tracks
     )
     model_col = "<th>per model</th>" if ensemble else ""
+    span_col = "" if is_image else "<th>span</th>"
     gallery = []
     for f in faces:
-        imgs = f"<img alt='face crop' src='{data_uri(f['crop'])}'>" + "".join(
-            f"<img alt='{e(m)} heatmap' title='{e(m)}' src='{data_uri(ov)}'>" for m, ov in f["overlays"].items()
+        imgs = f"<span class='cell'><b>face</b><img alt='face crop' src='{data_uri(f['crop'])}'></span>" + "".join(
+            f"<span class='cell'><b>{e(m)}</b><img alt='{e(m)} heatmap' title='{e(m)}' src='{data_uri(ov)}'></span>"
+            for m, ov in f["overlays"].items()
         )
         methods = ", ".join(f["overlays"]) or "no explanation"
         gallery.append(
-            f"<figure>{imgs}<figcaption>identity #{f['track_id']} · t={f['time']:.2f} s · "
-            f"P(fake)={f['p_fake']:.2f} · {e(f.get('why') or '')} · {e(methods)}</figcaption></figure>"
+            f"<figure>{imgs}<figcaption>identity #{f['track_id']} · " + ("" if is_image else f"t={f['time']:.2f} s · ")
+            + f"P(fake)={f['p_fake']:.2f} · {e(f.get('why') or '')} · {e(methods)}</figcaption></figure>"
         )
     inp = result.input
     info = {
@@ -185,14 +214,14 @@ Identities whose score lies in the uncertain band ({e(_band_text(result))}) are 
 {e(result.settings.detector)} · rule {e(result.settings.rule)} @ {result.settings.threshold:g} ·
 fakescope {e(result.fakescope_version)} · {e(result.created)}</p>
 <h2>Identities</h2>
-<table><tr><th>id</th><th>verdict</th><th>P(fake)</th><th>90 % interval</th><th>faces</th><th>span</th>
+<table><tr><th>id</th><th>verdict</th><th>P(fake)</th><th>90 % interval</th><th>faces</th>{span_col}
 <th>faces above {result.settings.threshold:g}</th><th>max face P(fake)</th><th>quality flags</th>{model_col}
 <th>reason</th></tr>{rows}</table>
 <p class="muted">Quality flags: small = the face was enlarged more than 2× to the model's input; blurry, compressed,
 profile (head turned), partial (cut by the frame edge). Flagged faces count less; identities with mostly soft
 faces are not called fake.</p>
-<h2>Timeline</h2>{timeline_svg(result)}
-<h2>Explained faces</h2><p class="muted">{_HEATMAP_NOTE}</p>
+{"" if is_image else f"<h2>Timeline</h2>{timeline_svg(result)}"}
+{_faces_heading(faces)}{_colour_bars(scales) if any(f["overlays"] for f in faces) else ""}
 <div class="gallery">{"".join(gallery) or "<p class='muted'>none</p>"}</div>
 {video}
 <h2>How reliable is this detector?</h2>{_cards(result)}
@@ -202,6 +231,13 @@ faces are not called fake.</p>
 {f"<h2>Warnings</h2><ul>{warn}</ul>" if warn else ""}
 </body></html>
 """
+
+
+def _faces_heading(faces: Sequence[dict]) -> str:
+    if any(f["overlays"] for f in faces):
+        return f"<h2>Explained faces</h2><p class='muted'>{_HEATMAP_NOTE}</p>"
+    return ("<h2>Faces</h2><p class='muted'>The highest-P(fake) face of each identity (no heatmaps: run with "
+            "<code>--explain</code> to see where the detector looked).</p>")
 
 
 def _calibration_note(result: AnalysisResult) -> str:
@@ -219,5 +255,7 @@ def _band_text(result: AnalysisResult) -> str:
     return f"{b[0]:g}–{b[1]:g}" if b else "none: this rule has no uncertain band"
 
 
-def write_report(result: AnalysisResult, out_path: str | Path, faces: Sequence[dict] = (), annotated=None) -> Path:
-    return write_atomic(out_path, render_report(result, faces, annotated))
+def write_report(
+    result: AnalysisResult, out_path: str | Path, faces: Sequence[dict] = (), annotated=None, scales=None
+) -> Path:
+    return write_atomic(out_path, render_report(result, faces, annotated, scales))

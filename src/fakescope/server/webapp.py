@@ -17,6 +17,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from ..pipeline import DEFAULT_MODEL
+from ..progress import UNITS, describe
 from ..rules import DEFAULT_RULE
 from .jobs import AnalysisOptions, JobStore, QueueFull, Rejected, options_error
 
@@ -26,6 +27,9 @@ THEME_CSS = """
 #verdict .fs-fake {background:#c0392b} #verdict .fs-real {background:#1e8449}
 #verdict .fs-inconclusive {background:#7f8c8d} #verdict .fs-uncertain {background:#d68910}
 #verdict .fs-muted {color:#777}
+#tracks th, #tracks th * {word-break:keep-all !important;overflow-wrap:normal !important;hyphens:none !important}
+#heatmaps .caption-label, #heatmaps figcaption, #heatmaps [class*="caption"] {white-space:normal !important;
+  overflow:visible !important;text-overflow:clip !important;max-width:none !important}
 """
 
 _TRACK_COLUMNS = ["identity", "verdict", "P(fake)", "90% interval", "faces", "span (s)", "quality flags",
@@ -34,12 +38,31 @@ _TRACK_WIDTHS = ["7%", "9%", "7%", "9%", "6%", "9%", "12%", "12%", "29%"]
 DEFAULT_EXPLAIN = "gradcam"
 
 
-def _choices() -> tuple[list[str], list[str], list[str]]:
-    from ..models import list_runnable_models  # shipped or installed weights only (fakescope weights)
+def _choices() -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    """(runnable models — shipped or installed weights — as (label, name) with a one-line description, rules,
+    explainers for the default model)."""
+    from ..models import list_runnable_models, model_summary
     from ..rules import list_rules
     from .jobs import _explainer_names
 
-    return list_runnable_models(), list_rules(), _explainer_names() or []
+    models = [(f"{n} — {_short(model_summary(n))}", n) for n in list_runnable_models()]
+    return models, list_rules(), _explainers_for(DEFAULT_MODEL) if _explainer_names() else []
+
+
+def _short(text: str, limit: int = 90) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _explainers_for(model: str | list[str] | None) -> list[str]:
+    """Methods that can explain the (first) model of ``model`` (an attention method is not offered for a CNN)."""
+    names = model if isinstance(model, list) else (model or DEFAULT_MODEL).split(",")
+    first = next((n.strip().partition(":")[0] for n in names if n.strip()), DEFAULT_MODEL.split(",")[0])
+    try:
+        from ..explainers.compat import supported_methods
+
+        return supported_methods(first)
+    except Exception:  # no explainers installed, or a model the check cannot build: offer none
+        return []
 
 
 def _status_html(text: str) -> str:
@@ -74,7 +97,7 @@ def _tracks_frame(result: dict) -> pd.DataFrame:
             "–" if t.get("score") is None else round(t["score"], 2),
             "–" if not t.get("interval") else f"{t['interval'][0]:.2f}–{t['interval'][1]:.2f}",
             t["n_faces"],
-            f"{t['first_time']:.2f}–{t['last_time']:.2f}",
+            "–" if result["input"]["kind"] == "image" else f"{t['first_time']:.2f}–{t['last_time']:.2f}",
             ", ".join(f"{k} {v}" for k, v in sorted((t.get("flag_counts") or {}).items())) or "none",
             ", ".join(f"{k} {v:.2f}" for k, v in (t.get("model_scores") or {}).items()) or "–",
             t["reason"],
@@ -102,8 +125,32 @@ def _gallery(folder: Path, result: dict, method: str | None) -> list[tuple[str, 
         path = folder / rec["overlay"]
         if path.is_file():
             why = f" · {rec['why']}" if rec.get("why") else ""
-            items.append((str(path), f"#{rec['track_id']} · t={rec['time']:.2f} s · P(fake)={rec['p_fake']:.2f}{why}"))
+            when = "" if result["input"]["kind"] == "image" else f" · t={rec['time']:.2f} s"
+            items.append((str(path), f"#{rec['track_id']}{when} · P(fake)={rec['p_fake']:.2f}{why}"))
     return items
+
+
+class SessionJobs:
+    """The unfinished jobs each browser session started, so they are cancelled when it goes away."""
+
+    def __init__(self, store: JobStore) -> None:
+        self.store = store
+        self._jobs: dict[str, set[str]] = {}
+
+    def add(self, session: str | None, job_id: str) -> None:
+        if session:
+            self._jobs.setdefault(session, set()).add(job_id)
+
+    def cancel(self, job_id: str | None) -> bool:
+        """Cancel (and delete) a queued or running job; finished ones are kept."""
+        job = self.store.get(job_id) if job_id else None
+        if job is None or job.status not in ("queued", "running"):
+            return False
+        return self.store.delete(job.id)
+
+    def close(self, session: str | None) -> int:
+        """The session is gone: cancel its unfinished jobs; returns how many."""
+        return sum(self.cancel(j) for j in self._jobs.pop(session or "", set()))
 
 
 def _cards_html(models: str) -> str:
@@ -139,7 +186,8 @@ def build_demo(store: JobStore) -> gr.Blocks:
                 media = gr.File(label="Video or image", file_count="single", type="filepath", elem_id="media")
                 with gr.Accordion("Options", open=False, elem_id="options"):
                     model = gr.Dropdown(models, value=DEFAULT_MODEL.split(","), multiselect=True,
-                                        label="Detector model(s) — several make an ensemble", elem_id="model")
+                                        label="Detector model(s) — several make an ensemble", elem_id="model",
+                                        info="models whose trained weights are installed")
                     explain = gr.Dropdown(
                         explainers, value=default_explain, multiselect=True, label="Explanation methods",
                         elem_id="explain",
@@ -147,7 +195,9 @@ def build_demo(store: JobStore) -> gr.Blocks:
                     frames = gr.Textbox(settings.default_frames, label="Frames (even:N, every:K, all)")
                     rule = gr.Dropdown(rules, value=DEFAULT_RULE, label="Verdict rule")
                     threshold = gr.Slider(0.0, 1.0, value=0.5, step=0.01, label="P(fake) threshold")
-                run = gr.Button("Analyse", variant="primary", elem_id="analyse")
+                with gr.Row():
+                    run = gr.Button("Analyse", variant="primary", elem_id="analyse")
+                    stop = gr.Button("Cancel", variant="stop", elem_id="cancel")
             with gr.Column(scale=2):
                 verdict = gr.HTML(_status_html("Upload a file and press Analyse."), elem_id="verdict")
                 tracks = gr.Dataframe(
@@ -166,7 +216,8 @@ def build_demo(store: JobStore) -> gr.Blocks:
                 method = gr.Dropdown([], label="Heatmap method", interactive=True, elem_id="method")
                 gallery = gr.Gallery(label="Face heatmaps", columns=6, height=420, object_fit="contain",
                                      elem_id="heatmaps")
-            downloads = gr.File(label="Downloads (result.json, report.html)", file_count="multiple",
+            downloads = gr.File(label="Downloads (everything as a zip, report as PDF and HTML, annotated video, JSON)",
+                                file_count="multiple",
                                 interactive=False, elem_id="downloads")
         with gr.Accordion("How reliable is this detector?", open=False, elem_id="model-card"):
             card = gr.HTML(_cards_html(DEFAULT_MODEL))
@@ -175,7 +226,11 @@ def build_demo(store: JobStore) -> gr.Blocks:
                    card]
         keep = [gr.skip()] * (len(outputs) - 2)
 
-        def analyse(file, model_name, methods, frames_text, rule_name, thr, progress=gr.Progress()) -> Iterator:
+        sessions = SessionJobs(store)
+
+        def analyse(
+            file, model_name, methods, frames_text, rule_name, thr, request: gr.Request, progress=gr.Progress()
+        ) -> Iterator:
             if not file:
                 raise gr.Error("Choose a video or an image first.")
             try:
@@ -192,6 +247,7 @@ def build_demo(store: JobStore) -> gr.Blocks:
                 job = store.submit_file(file, Path(file).name, options)
             except (Rejected, QueueFull) as e:
                 raise gr.Error(str(getattr(e, "detail", e))) from None
+            sessions.add(getattr(request, "session_hash", None), job.id)
             yield [job.id, _status_html("Queued…"), *keep]
             deadline = time.monotonic() + settings.job_timeout_s + 120
             last = None
@@ -202,12 +258,15 @@ def build_demo(store: JobStore) -> gr.Blocks:
                 if job.status in ("done", "failed"):
                     break
                 if job.status == "running" and job.progress:
-                    done, total = job.progress
-                    progress((done, total), desc="Analysing frames", unit="frames")
-                    text = f"Analysing… frame {done}" + (f" of {total}" if total else "")
+                    stage, done, total = job.progress
+                    text = describe(stage, done, total)
+                    progress((done, total) if total else None, desc=text, unit=UNITS.get(stage) or "steps")
+                elif job.status == "queued":
+                    text = f"Queued (position {job.queue_position or 1})…"
+                    progress(None, desc=text)
                 else:
-                    progress(None, desc="Queued" if job.status == "queued" else "Loading the model")
-                    text = "Queued…" if job.status == "queued" else "Analysing…"
+                    text = "Loading the model…"
+                    progress(None, desc=text)
                 if text != last:
                     last = text
                     yield [job.id, _status_html(text), *keep]
@@ -229,11 +288,12 @@ def build_demo(store: JobStore) -> gr.Blocks:
             first = methods_done[0] if methods_done else None
             video = str(folder / "annotated.mp4") if "annotated.mp4" in names else None
             image = str(folder / "annotated.png") if "annotated.png" in names else None
-            files = [str(folder / n) for n in ("result.json", "report.html") if n in names]
+            shared = ("result.zip", "report.pdf", "report.html", "annotated.mp4", "annotated.png", "result.json")
+            files = [str(folder / n) for n in shared if n in names]
             return [
                 _verdict_html(result),
                 _tracks_frame(result),
-                _timeline_frame(result),
+                gr.update(value=_timeline_frame(result), visible=result["input"]["kind"] == "video"),
                 gr.update(value=video, visible=image is None),
                 gr.update(value=image, visible=image is not None),
                 gr.update(choices=methods_done, value=first),
@@ -247,12 +307,29 @@ def build_demo(store: JobStore) -> gr.Blocks:
             result = store.load_result(job) if job else None
             return _gallery(store.folder(job_id), result, chosen) if result else []
 
-        run.click(
+        running = run.click(
             analyse,
             [media, model, explain, frames, rule, threshold],
             outputs,
             concurrency_limit=store.capacity,
             api_name="analyse",
         )
+
+        def cancel(job_id: str | None) -> str:
+            return _status_html("Cancelled." if sessions.cancel(job_id) else "Nothing to cancel.")
+
+        stop.click(cancel, [job_state], [verdict], cancels=[running], api_name=False)
+
+        def model_changed(name: str | list[str] | None, chosen: list[str] | None) -> dict:
+            offered = _explainers_for(name)
+            return gr.update(choices=offered, value=[m for m in (chosen or []) if m in offered])
+
+        model.change(model_changed, [model, explain], explain, api_name=False)
+
+        def session_gone(request: gr.Request) -> None:  # the tab was closed or reloaded
+            sessions.close(getattr(request, "session_hash", None))
+
+        demo.unload(session_gone)
+        demo.fakescope_sessions = sessions  # for tests
         method.change(switch, [job_state, method], gallery, api_name=False)
     return demo

@@ -149,9 +149,25 @@ def evaluate_records(
             if vsub:
                 per[m]["video"] = binary_metrics([v["label"] for v in vsub], [v["score"] for v in vsub], decision)
     report["per_manipulation"] = per
+    _add_intervals(report, rows, vids, threshold, decision)
     if out is not None:
         write_report(report, rows, vids, out)
     return report
+
+
+def _add_intervals(report: dict, rows: list[dict], vids: list[dict], threshold: float, decision: float) -> None:
+    """A bootstrap 95 % interval on every metric (``ci95``) and warnings for small classes."""
+    from .compare import bootstrap_ci, small_sample_warning
+
+    report["warnings"] = []
+    for level, items, key, thr in (("frame", rows, "p_fake", threshold), ("video", vids, "score", decision)):
+        m = report.get(level)
+        if not m:
+            continue
+        m["ci95"] = bootstrap_ci([r["label"] for r in items], [r[key] for r in items], thr)
+        w = small_sample_warning(m, level)
+        if w:
+            report["warnings"].append(w)
 
 
 # --------------------------------------------------------------------------------------- reporting
@@ -176,6 +192,12 @@ def markdown_table(report: dict) -> str:
         if m:
             vals = " | ".join(_fmt(m.get(k)) for k, _ in _COLS)
             lines.append(f"| {level} | {vals} | {m['confusion_matrix']} |")
+    for level in ("frame", "video"):
+        ci = (report.get(level) or {}).get("ci95")
+        if ci:
+            lines.append(f"| {level} 95 % CI | " + " | ".join(
+                f"[{ci[k][0]:.3f}, {ci[k][1]:.3f}]" if k in ci else "" for k, _ in _COLS) + " | |")
+    lines += [f"\n> **warning:** {w}" for w in report.get("warnings", [])]
     per = report.get("per_manipulation") or {}
     if per:
         lines += ["", "| manipulation (vs all reals) | level | " + " | ".join(c for _, c in _COLS) + " |",

@@ -20,11 +20,21 @@ def _first_line(doc: str | None) -> str:
 @router.get("/models")
 def models(all: bool = False) -> list[dict[str, Any]]:
     """Deepfake detectors with usable weights (shipped or installed with ``fakescope weights``; ``?all=true``:
-    every architecture): input size, normalisation, weight tags, licence, source."""
-    from ....models import get_model_info, list_installed_models, list_models, list_runnable_models
+    every architecture): input size, normalisation, weight tags, licence, source; ``runnable``: usable weights
+    are there; ``summary``: one line on the model and its weights."""
+    from ....models import (
+        get_model_info,
+        has_usable_weights,
+        list_installed_models,
+        list_models,
+        list_runnable_models,
+        model_summary,
+    )
 
     names = list_models() + list_installed_models() if all else list_runnable_models()
-    return [get_model_info(n).to_dict() for n in names]
+    return [
+        {**get_model_info(n).to_dict(), "runnable": has_usable_weights(n), "summary": model_summary(n)} for n in names
+    ]
 
 
 @router.get("/explainers")
@@ -85,6 +95,7 @@ class Health(BaseModel):
     workers: int
     capacity: int
     in_flight: int
+    uploading: int = 0
 
 
 @health_router.get("/healthz", response_model=Health)
@@ -94,5 +105,5 @@ def healthz(store: StoreDep) -> Health:
 
     return Health(
         status="ok", version=__version__, workers=store.settings.workers, capacity=store.capacity,
-        in_flight=store.in_flight,
+        in_flight=store.in_flight, uploading=store.uploading,
     )

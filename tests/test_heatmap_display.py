@@ -1,0 +1,60 @@
+"""Heatmaps that do not mislead, and images laid out as images (issue 15)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fakescope.pipeline import Analyzer
+from fakescope.render.artifacts import display_max, to_display, write_artifacts
+
+
+@pytest.fixture(scope="module")
+def image_result(samples):
+    pytest.importorskip("fakescope.explainers")
+    return Analyzer(model="meso4", explain=("gradcam", "saliency")).analyze(samples / "multi_face.jpg")
+
+
+def test_shared_scale_per_method_with_colour_bar_labels_and_raw_maps(image_result, tmp_path):
+    result = image_result
+    assert len({e["track_id"] for e in result._explained}) >= 2
+    write_artifacts(result, tmp_path, annotate=True, report=True)
+    for method in ("gradcam", "saliency"):
+        recs = [r for r in result.explanations if r.method == method]
+        maps = [e["maps"][method] for e in result._explained]
+        shared = display_max(maps)
+        assert all(r.display_max == pytest.approx(shared) for r in recs)  # one scale for every face
+        own = [display_max([m]) for m in maps]
+        assert min(own) < shared  # a face with weaker evidence is drawn weaker, not saturated like the strongest
+        weakest = maps[int(np.argmin(own))]
+        assert to_display(weakest, shared).mean() < to_display(weakest).mean()
+        for r, e in zip(recs, result._explained, strict=True):  # the raw maps are kept unscaled
+            assert np.array_equal(np.load(tmp_path / r.map), e["maps"][method])
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("alt='colour scale'") == 2 and "shared by all its faces" in html
+    assert "<b>face</b>" in html and "<b>gradcam</b>" in html and "<b>saliency</b>" in html  # column labels
+    # per-face scaling on request: each face reaches full colour on its own
+    result2 = Analyzer(model="meso4", explain=("gradcam",)).analyze(result.input.path)
+    write_artifacts(result2, tmp_path / "face", annotate=False, report=True, heatmap_scale="face")
+    assert len({r.display_max for r in result2.explanations}) == len(result2.explanations)
+    assert "alt='colour scale'" not in (tmp_path / "face" / "report.html").read_text()
+
+
+def test_annotated_frames_say_which_method_they_show(image_result):
+    from fakescope.media import load_image
+    from fakescope.render.annotate import _paths, draw_frame
+
+    img = load_image(image_result.input.path)
+    plain = draw_frame(img, 0, image_result, _paths(image_result), {}, 1.0)
+    labelled = draw_frame(img, 0, image_result, _paths(image_result), {}, 1.0, caption="heatmap: gradcam")
+    assert not np.array_equal(plain[:20, :60], labelled[:20, :60])  # the caption band in the corner
+    assert np.array_equal(plain[-20:, -20:], labelled[-20:, -20:])
+
+
+def test_image_report_has_an_image_layout(image_result, tmp_path):
+    write_artifacts(image_result, tmp_path, annotate=False, report=True)
+    html = (tmp_path / "report.html").read_text()
+    assert "<h2>Timeline</h2>" not in html and "<th>span</th>" not in html
+    assert "0.00–0.00" not in html and "t=0.00 s" not in html
+    assert "word-break:keep-all" in html  # headers wrap between words, never inside one
+
