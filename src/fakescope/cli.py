@@ -67,6 +67,41 @@ def _main(
         pass
 
 
+# analyze's parameters that make its AnalyzeConfig (`fakescope batch` takes the same ones, see cli_batch)
+ANALYSIS_OPTIONS = ("model", "weights", "checkpoint", "detector", "frames", "rule", "threshold", "min_faces", "margin",
+                    "detect_size", "batch_size", "backend", "bf16", "explain", "explain_per_track", "explain_option")
+
+
+def analysis_config(model: str = "mesoinception4", weights: str = "default", checkpoint: Path | None = None,
+                    detector: str | None = None, frames: str = "even:32", rule: str = "share", threshold: float = 0.5,
+                    min_faces: int | None = None, margin: float = 0.3, detect_size: int = 640, batch_size: int = 16,
+                    backend: str = "torch", bf16: bool = False, explain: str | None = None,
+                    explain_per_track: int = 4, explain_option: list[str] | None = None):  # fmt: skip
+    """analyze's options → AnalyzeConfig (raises ValueError / FakescopeError on a bad value)."""
+    from .faces import DEFAULT_FACE_DETECTOR
+    from .media import Sampling
+    from .pipeline import AnalyzeConfig
+
+    return AnalyzeConfig(
+        model=model,
+        weights=None if weights.lower() == "none" else weights,
+        checkpoint_path=str(checkpoint) if checkpoint else None,
+        detector=detector or DEFAULT_FACE_DETECTOR,
+        sampling=Sampling.parse(frames),
+        rule=rule,
+        threshold=threshold,
+        min_faces=min_faces,
+        margin=margin,
+        detect_max_side=detect_size or None,
+        batch_size=batch_size,
+        explain=_methods(explain),
+        explain_options=_explain_options(_methods(explain), explain_option),
+        explain_per_track=explain_per_track,
+        backend=backend,
+        bf16=bf16,
+    )
+
+
 @app.command()
 def analyze(
     inputs: Annotated[list[Path], typer.Argument(help="Videos, images or folders of them.")],
@@ -100,31 +135,12 @@ def analyze(
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write report.html per input.")] = True,
 ) -> None:
     """Analyse videos and images; write OUT/<name>/result.json and OUT/summary.json."""
+    options = {k: v for k, v in locals().items() if k in ANALYSIS_OPTIONS}
     from .batch import BatchItem, run_batch
-    from .faces import DEFAULT_FACE_DETECTOR
-    from .media import Sampling
-    from .pipeline import AnalyzeConfig, Analyzer
+    from .pipeline import Analyzer
 
     try:
-        cfg = AnalyzeConfig(
-            model=model,
-            weights=None if weights.lower() == "none" else weights,
-            checkpoint_path=str(checkpoint) if checkpoint else None,
-            detector=detector or DEFAULT_FACE_DETECTOR,
-            sampling=Sampling.parse(frames),
-            rule=rule,
-            threshold=threshold,
-            min_faces=min_faces,
-            margin=margin,
-            detect_max_side=detect_size or None,
-            batch_size=batch_size,
-            explain=_methods(explain),
-            explain_options=_explain_options(_methods(explain), explain_option),
-            explain_per_track=explain_per_track,
-            backend=backend,
-            bf16=bf16,
-        )
-        analyzer = Analyzer(cfg)
+        analyzer = Analyzer(analysis_config(**options))
     except (FakescopeError, ValueError) as e:
         raise _fail(str(e), 2) from None
 
@@ -622,6 +638,12 @@ def export(
     except (FakescopeError, ValueError, RuntimeError) as e:
         raise _fail(str(e), 2) from None
     console.print(f"{model} ({net.info.input_size}px, weights {net.weights_tag or 'none'}) → {path}", highlight=False)
+
+
+# `fakescope batch` and `fakescope batch-report` (issue 14): same analysis options as `analyze`
+from .cli_batch import register as _register_batch  # noqa: E402
+
+_register_batch(app, analyze, ANALYSIS_OPTIONS, _fail, console, err_console)
 
 
 def main() -> None:
