@@ -796,7 +796,7 @@ def test_cli_convert_whole_pickled_ffpp_model_needs_trust_pickle(tmp_path):
 def test_unreadable_and_unknown_files(tmp_path):
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a checkpoint")
-    with pytest.raises(WeightsError, match="cannot read"):
+    with pytest.raises(WeightsError, match="not a checkpoint"):
         convert_file(junk)
     unknown = _save({"some.layer.weight": torch.zeros(2)}, tmp_path / "unknown.pth")
     with pytest.raises(WeightsError, match="unrecognised checkpoint layout"):

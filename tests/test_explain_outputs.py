@@ -38,11 +38,20 @@ def test_explanations_recorded_and_written(explained_run):
     # the options each method ran with: per-method options reach their method only
     assert all(r["params"]["abs"] is False for r in recs if r["method"] == "saliency")
     assert all(r["params"]["backend"] == "fast" and "abs" not in r["params"] for r in recs if r["method"] == "gradcam")
-    # at most 2 faces per identity, the highest-p_fake ones of the main identity
+    # at most 2 faces per identity: the highest-p_fake ones when the identity is fake or uncertain, else
+    # the 2 whose p_fake is closest to the identity's score (the most typical)
     per_track = [r for r in recs if r["track_id"] == main_track and r["method"] == "gradcam"]
     assert len(per_track) == 2
-    probs = sorted(f["p_fake"] for fr in res["frames"] for f in fr["faces"] if f["track_id"] == main_track)
-    assert sorted(r["p_fake"] for r in per_track) == pytest.approx(probs[-2:])
+    track = next(t for t in res["tracks"] if t["id"] == main_track)
+    probs = [f["p_fake"] for fr in res["frames"] for f in fr["faces"] if f["track_id"] == main_track]
+    if track["label"] in ("fake", "uncertain"):
+        assert {r["why"] for r in per_track} == {"most fake"}
+        assert sorted(r["p_fake"] for r in per_track) == pytest.approx(sorted(probs)[-2:])
+    else:
+        assert {r["why"] for r in per_track} == {"typical"}
+        closest = sorted(probs, key=lambda p: abs(p - track["score"]))[:2]
+        assert sorted(abs(r["p_fake"] - track["score"]) for r in per_track) == pytest.approx(
+            sorted(abs(p - track["score"]) for p in closest))
     for r in recs:
         png, npy = out / "WolfgangLanger_Pexels" / r["overlay"], out / "WolfgangLanger_Pexels" / r["map"]
         assert png.is_file() and npy.is_file()

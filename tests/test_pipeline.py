@@ -45,7 +45,8 @@ def test_multi_face_photo_has_five_faces(analyzer, samples):
     r = analyzer.analyze(samples / "multi_face.jpg")
     assert r.input.kind == "image"
     assert r.n_faces == 5 and len(r.tracks) == 5
-    assert {t.label for t in r.tracks} <= {"fake", "real"}  # min_faces is 1 for images
+    assert {t.label for t in r.tracks} <= {"fake", "real", "uncertain"}  # min_faces is 1 for images
+    assert not any(t.too_few_faces for t in r.tracks)
 
 
 def test_no_face_video_is_inconclusive(analyzer, samples):
@@ -96,7 +97,7 @@ def test_result_json_round_trip_and_atomic_save(analyzer, samples, tmp_path):
     out = r.save(tmp_path / "sub" / "result.json")
     assert [p.name for p in out.parent.iterdir()] == ["result.json"]  # no temp file left behind
     data = json.loads(out.read_text())
-    assert data["schema_version"] == "1.2"
+    assert data["schema_version"] == "1.3"
     assert data["settings"]["model"] == "mesoinception4" and data["settings"]["weights"] == "df"
     assert set(data["timings"]) >= {"decode", "detect", "classify", "total"}
     assert len(data["input"]["sha256"]) == 64
@@ -112,11 +113,11 @@ def test_sampling_modes(samples):
     assert r.settings.min_faces == 3
 
 
-def test_too_few_faces_is_inconclusive(samples):
+def test_too_few_faces_is_uncertain(samples):
     a = fakescope.Analyzer(sampling="even:2")
     r = a.analyze(samples / "single_face.mp4")
-    assert r.verdict.label == "inconclusive"
-    assert "needs at least 3" in r.tracks[0].reason
+    assert r.verdict.label == "uncertain" and r.tracks[0].too_few_faces
+    assert "at least 3 needed" in r.tracks[0].reason and r.tracks[0].score is not None
 
 
 def test_onnx_backend_matches_torch(analyzer, samples, tmp_path, monkeypatch):

@@ -36,9 +36,10 @@ def test_confident_rule_follows_dfdc_winner():
     assert judge_track(probs, "confident").score == pytest.approx(0.6)
 
 
-def test_too_few_faces_is_inconclusive_with_reason():
+def test_too_few_faces_is_uncertain_with_reason():
     o = judge_track([0.99, 0.99], "share", min_faces=3)
-    assert o.label == "inconclusive" and "needs at least 3" in o.reason
+    assert o.label == "uncertain" and o.too_few and "at least 3 needed" in o.reason
+    assert judge_track([0.99, 0.99, 0.99], "share", min_faces=3).label == "fake"
 
 
 def test_unknown_rule():
@@ -49,12 +50,12 @@ def test_unknown_rule():
 def test_video_verdict():
     fake = RuleOutcome("fake", 0.8, "x")
     real = RuleOutcome("real", 0.1, "y")
-    inc = RuleOutcome("inconclusive", None, "z")
+    brief = RuleOutcome("uncertain", 0.2, "z", too_few=True)
     v, ids = judge_video([])
     assert v.label == "inconclusive" and v.reason == "no face found"
-    v, ids = judge_video([(0, real), (1, fake), (2, inc)])
+    v, ids = judge_video([(0, real), (1, fake), (2, brief)])
     assert v.label == "fake" and ids == [1] and "#1" in v.reason
-    v, ids = judge_video([(0, real), (2, inc)])
+    v, ids = judge_video([(0, real), (2, brief)])
     assert v.label == "real" and ids == []
-    v, ids = judge_video([(0, inc)])
-    assert v.label == "inconclusive"
+    v, ids = judge_video([(0, brief)])
+    assert v.label == "uncertain"

@@ -35,6 +35,7 @@ class FakeAnalyzer:
     gate: threading.Event | None = None
     fail_with: Exception | None = None
     started = 0
+    warn = False  # add a warning that names the input's path, as the video decoder does
 
     def __init__(self, config) -> None:
         self.config = config
@@ -61,6 +62,8 @@ class FakeAnalyzer:
             tracks=[],
             verdict=Verdict(label="inconclusive", score=None, reason="no face found"),
             timings={},
+            warnings=[f"{path}: decoding stopped after 15 frames (Invalid data); the file may be truncated"]
+            if self.warn else [],
         )
 
 
@@ -140,10 +143,10 @@ def test_happy_path_video(real_job, samples):
     assert str(tmp) not in json.dumps(job["result"])  # no server path leaks
     assert result.input.kind == "video" and result.settings.sampling == "even:8"
     assert len(result.frames) == 8
-    assert result.verdict.label in ("real", "fake", "inconclusive") and result.verdict.reason
+    assert result.verdict.label in ("real", "fake", "uncertain", "inconclusive") and result.verdict.reason
     assert len(result.tracks) >= 1
     for t in result.tracks:
-        assert t.n_faces >= 1 and 0.0 <= t.mean_p_fake <= 1.0 and t.label in ("real", "fake", "inconclusive")
+        assert t.n_faces >= 1 and 0.0 <= t.mean_p_fake <= 1.0 and t.label in ("real", "fake", "uncertain")
     # same numbers as the library path the CLI uses
     from fakescope.pipeline import Analyzer
 
@@ -293,6 +296,20 @@ def test_failing_analysis_fails_the_job_with_one_line(tmp_path, video):
         assert client.get(f"/v1/analyses/{job['id']}/artifacts/result.json").status_code == 404
 
 
+def test_warnings_name_no_server_path(tmp_path, video):
+    factory = type("Warns", (FakeAnalyzer,), {"warn": True})
+    with make_client(tmp_path, factory=factory, report=True) as client:
+        job = wait_done(client, post(client, video, name="clip.mp4").json()["id"])
+        assert job["status"] == "done" and "report.html" in job["artifacts"]
+        assert job["result"]["warnings"] == [
+            "clip.mp4: decoding stopped after 15 frames (Invalid data); the file may be truncated"
+        ]
+        report = client.get(f"/v1/analyses/{job['id']}/artifacts/report.html").text
+        assert "decoding stopped after 15 frames" in report
+        for text in (json.dumps(job), report):
+            assert str(tmp_path) not in text and "/jobs/" not in text
+
+
 def test_limits_on_duration_and_frames_are_422(tmp_path, video):
     with make_client(tmp_path, max_duration_s=1.0) as client:
         r = post(client, video)
@@ -311,6 +328,8 @@ def test_limits_on_duration_and_frames_are_422(tmp_path, video):
         ({"threshold": "2"}, "threshold"),
         ({"explain": "gradcam,nope"}, "explain"),
         ({"checkpoint_path": "/etc/passwd"}, "checkpoint_path"),
+        ({"model": "xception"}, "no trained weights"),  # registered, but nothing to score with
+        ({"explain": "attention_rollout"}, "cannot explain model 'mesoinception4'"),  # a CNN: 422, not 202 + fail
     ],
 )
 def test_bad_options_are_422(tmp_path, video, data, word):
@@ -412,24 +431,107 @@ def test_job_timeout(tmp_path, video):
 # ---------------------------------------------------------------------------------------- restarts
 
 
-def test_results_survive_a_restart_and_running_jobs_fail(tmp_path, video):
+def test_results_survive_a_restart_and_interrupted_jobs_run_again(tmp_path, video):
     with make_client(tmp_path) as client:
         done = wait_done(client, post(client, video).json()["id"])
         assert done["status"] == "done"
-    # a job another process left running (and one left queued)
+    # jobs another process left behind: running (first and second attempt), queued, queued without upload
     db = sqlite3.connect(tmp_path / "jobs.sqlite3")
-    for jid, status in (("a" * 32, "running"), ("b" * 32, "queued")):
-        db.execute("INSERT INTO jobs (id, status, created, options) VALUES (?, ?, '2024-01-01T00:00:00Z', '{}')",
-                   (jid, status))
+    left = {"a" * 32: ("running", 1), "b" * 32: ("queued", 0), "c" * 32: ("running", 2), "d" * 32: ("queued", 0)}
+    for jid, (status, attempts) in left.items():
+        db.execute("INSERT INTO jobs (id, status, created, options, filename, attempts) "
+                   "VALUES (?, ?, '2024-01-01T00:00:00Z', '{}', 'clip.mp4', ?)", (jid, status, attempts))
+        if jid != "d" * 32:
+            (tmp_path / "jobs" / jid).mkdir(parents=True)
+            (tmp_path / "jobs" / jid / "input.mp4").write_bytes(video.read_bytes())
+    (tmp_path / "jobs" / ("a" * 32) / "heatmaps").mkdir()  # half-written outputs of the interrupted run
     db.commit()
     db.close()
     with make_client(tmp_path) as client:
         again = client.get(f"/v1/analyses/{done['id']}").json()
         assert again["status"] == "done" and again["result"] == done["result"]
         assert client.get(f"/v1/analyses/{done['id']}/artifacts/result.json").json() == done["result"]
-        for jid in ("a" * 32, "b" * 32):
-            job = client.get(f"/v1/analyses/{jid}").json()
-            assert job["status"] == "failed" and job["error"] == RESTART_REASON and job["finished"]
+        assert wait_done(client, "a" * 32)["status"] == "done"  # retried once
+        assert wait_done(client, "b" * 32)["status"] == "done"  # queued: simply runs
+        job = wait_done(client, "c" * 32)  # interrupted on its retry too: fails with the reason
+        assert job["status"] == "failed" and job["error"].startswith(RESTART_REASON) and "2 times" in job["error"]
+        job = wait_done(client, "d" * 32)
+        assert job["status"] == "failed" and "upload is gone" in job["error"] and job["finished"]
+        assert client.get("/healthz").json()["in_flight"] == 0
+
+
+_RESTART_SERVER = """
+import os, sys, time
+sys.path.insert(0, {tests!r})
+import uvicorn
+from test_server_api import FakeAnalyzer
+from fakescope.server.main import create_app
+from fakescope.server.settings import ServerSettings
+
+class Gated(FakeAnalyzer):
+    def analyze(self, path, progress=None):
+        while not os.path.exists({gate!r}):
+            time.sleep(0.05)
+        return super().analyze(path, progress)
+
+settings = ServerSettings(data_dir={data!r}, ui=False, annotate=False, report=False, workers=1, queue_size=4)
+uvicorn.run(create_app(settings, analyzer_factory=Gated), host="127.0.0.1", port={port}, log_level="warning")
+"""
+
+
+def test_sigkill_with_running_and_queued_jobs_finishes_all_after_restart(tmp_path, video):
+    """kill -9 of a server with one running and two queued jobs: the next server finishes all three."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    httpx = pytest.importorskip("httpx")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = tmp_path / "server.py"
+    script.write_text(_RESTART_SERVER.format(tests=str(Path(__file__).parent), gate=str(tmp_path / "open"),
+                                             data=str(tmp_path / "data"), port=port))
+    base = f"http://127.0.0.1:{port}"
+
+    def start() -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, str(script)])
+        end = time.monotonic() + 120
+        while time.monotonic() < end:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    return proc
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, "the server exited"
+            time.sleep(0.2)
+        proc.kill()
+        raise AssertionError("the server did not start")
+
+    proc = start()
+    try:
+        with httpx.Client(base_url=base, timeout=30) as c:
+            ids = [c.post("/v1/analyses", files={"file": ("clip.mp4", video.read_bytes())}).json()["id"]
+                   for _ in range(3)]
+            end = time.monotonic() + 20
+            while c.get(f"/v1/analyses/{ids[0]}").json()["status"] != "running" and time.monotonic() < end:
+                time.sleep(0.05)
+            assert [c.get(f"/v1/analyses/{i}").json()["status"] for i in ids] == ["running", "queued", "queued"]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        (tmp_path / "open").touch()
+        proc = start()
+        with httpx.Client(base_url=base, timeout=30) as c:
+            for i in ids:
+                end = time.monotonic() + 60
+                while (job := c.get(f"/v1/analyses/{i}").json())["status"] in ("queued", "running"):
+                    assert time.monotonic() < end, job
+                    time.sleep(0.1)
+                assert job["status"] == "done", job
+    finally:
+        proc.kill()
+        proc.wait(10)
 
 
 # ---------------------------------------------------------------------------------------- settings
@@ -466,6 +568,9 @@ def test_meta_endpoints(tmp_path):
     with make_client(tmp_path) as client:
         models = client.get("/v1/models").json()
         assert any(m["name"] == "mesoinception4" and "df" in m["weights"] for m in models)
+        runnable = {m["name"] for m in models if m["runnable"]}
+        assert {"meso4", "mesoinception4", "sbi_mobilenetv2"} <= runnable and "xception" not in runnable
+        assert all(m["summary"] for m in models)
         explainers = client.get("/v1/explainers").json()
         assert isinstance(explainers, list)
         if _explainers_ready():
@@ -543,3 +648,123 @@ def test_web_app_needs_the_token(tmp_path):
         assert client.post("/ui/login", data={"username": "me", "password": "wrong"}).status_code == 400
         assert client.post("/ui/login", data={"username": "me", "password": TOKEN}).status_code == 200
         assert client.get("/ui/config").status_code == 200
+
+
+# ------------------------------------------------------------------------- slow and vanishing clients
+
+
+def _serve_in_thread(settings, factory):
+    """uvicorn on 127.0.0.1 in a thread; its log records reach pytest's caplog (log_config=None)."""
+    import socket
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(settings, analyzer_factory=factory), host="127.0.0.1", port=port,
+                                        log_config=None, log_level="info"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    end = time.monotonic() + 30
+    while not srv.started and time.monotonic() < end:
+        time.sleep(0.02)
+    return srv, thread, port
+
+
+def _stalled_upload(port: int, declared: int = 10_000_000):
+    """A raw client that declares a 10 MB multipart body, sends 1 KiB of it and stalls."""
+    import socket
+
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    head = (b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\n'
+            b"Content-Type: application/octet-stream\r\n\r\n")
+    s.sendall(b"POST /v1/analyses HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b0undary\r\n"
+              + f"Content-Length: {declared}\r\n\r\n".encode() + head + b"\0" * 1024)
+    return s
+
+
+def test_stalled_uploads_hold_no_job_slot_and_time_out(tmp_path, video, caplog):
+    """Five clients stalling mid-body (capacity 2) do not make a normal upload 429; they get 408 after the
+    idle timeout; a client that vanishes mid-body is one log line, no traceback."""
+    import logging
+
+    httpx = pytest.importorskip("httpx")
+    caplog.set_level(logging.INFO)
+    settings = ServerSettings(data_dir=tmp_path, ui=False, annotate=False, report=False, workers=1, queue_size=1,
+                              upload_idle_timeout_s=2.0)
+    srv, thread, port = _serve_in_thread(settings, FakeAnalyzer)
+    stalled = []
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+            stalled = [_stalled_upload(port) for _ in range(5)]
+            end = time.monotonic() + 5
+            while c.get("/healthz").json()["uploading"] < 5 and time.monotonic() < end:
+                time.sleep(0.02)
+            health = c.get("/healthz").json()
+            assert health["uploading"] == 5 and health["in_flight"] == 0  # counted apart from job slots
+            t0 = time.monotonic()
+            r = c.post("/v1/analyses", files={"file": ("clip.mp4", video.read_bytes())})
+            assert r.status_code == 202, r.text
+            assert time.monotonic() - t0 < 2.0  # answered before the stalled ones time out
+            assert wait_done(c, r.json()["id"])["status"] == "done"
+            for s in stalled:  # the idle timeout answers each stalled client with 408 and closes
+                reply = s.recv(4096)
+                assert reply.startswith(b"HTTP/1.1 408"), reply[:80]
+            assert c.get("/healthz").json()["uploading"] == 0
+            assert not list((tmp_path / "uploads").iterdir())
+            caplog.clear()
+            gone = _stalled_upload(port)  # a client that goes away mid-body
+            time.sleep(0.3)
+            gone.close()
+            end = time.monotonic() + 5
+            while c.get("/healthz").json()["uploading"] and time.monotonic() < end:
+                time.sleep(0.05)
+            time.sleep(0.2)
+            assert c.get("/healthz").json()["uploading"] == 0
+    finally:
+        for s in stalled:
+            s.close()
+        srv.should_exit = True
+        thread.join(10)
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info]
+    assert [r for r in caplog.records if "disconnected" in r.getMessage()]
+
+
+def test_status_shows_stage_progress_and_queue_position(tmp_path, video):
+    gate = threading.Event()
+    with make_client(tmp_path, factory=fake_factory(gate=gate), workers=1, queue_size=3) as client:
+        ids = [post(client, video).json()["id"] for _ in range(3)]
+        end = time.monotonic() + 10
+        while not (first := client.get(f"/v1/analyses/{ids[0]}").json())["progress"] and time.monotonic() < end:
+            time.sleep(0.02)
+        assert first["status"] == "running" and first["queue_position"] is None
+        assert first["progress"]["stage"] == "detect" and first["progress"]["text"].startswith("Finding faces")
+        assert [client.get(f"/v1/analyses/{i}").json()["queue_position"] for i in ids[1:]] == [1, 2]
+        assert client.delete(f"/v1/analyses/{ids[1]}").status_code == 204  # cancel a queued job
+        assert client.get(f"/v1/analyses/{ids[2]}").json()["queue_position"] == 1
+        gate.set()
+        assert wait_done(client, ids[2])["status"] == "done"
+
+
+def test_web_app_session_going_away_cancels_its_jobs(tmp_path, video):
+    pytest.importorskip("gradio")
+    gate = threading.Event()
+    from fakescope.server.jobs import AnalysisOptions
+    from fakescope.server.webapp import SessionJobs
+
+    with make_client(tmp_path, factory=fake_factory(gate=gate), workers=1, queue_size=2) as client:
+        store = client.app.state.store
+        sessions = SessionJobs(store)  # what the web app's unload event and Cancel button call
+
+        a, b = (store.submit_file(video, "clip.mp4", AnalysisOptions()) for _ in range(2))
+        sessions.add("tab-1", a.id)
+        sessions.add("tab-1", b.id)
+        keep = post(client, video).json()["id"]  # another client's job is not touched
+        end = time.monotonic() + 10
+        while store.get(a.id).status != "running" and time.monotonic() < end:
+            time.sleep(0.02)
+        assert sessions.close("tab-1") == 2
+        assert store.get(a.id) is None and store.get(b.id) is None
+        gate.set()
+        assert wait_done(client, keep)["status"] == "done"

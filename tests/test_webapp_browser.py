@@ -117,3 +117,34 @@ def test_upload_video_shows_verdict_video_and_heatmaps(server, samples):
             assert not errors, errors
         finally:
             browser.close()
+
+
+def test_api_docs_render_with_the_network_blocked(server):
+    """/docs (Swagger UI) and /redoc load their scripts and styles from the server itself: no CDN."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context()
+            outside: list[str] = []
+
+            def block(route):
+                url = route.request.url
+                if url.startswith(server) or url.startswith("data:") or url.startswith("blob:"):
+                    return route.continue_()
+                if route.request.resource_type != "image":  # ReDoc's "powered by" logo is a CDN image
+                    outside.append(url)
+                return route.abort()
+
+            context.route("**/*", block)
+            page = context.new_page()
+            page.goto(f"{server}/docs", wait_until="domcontentloaded")
+            page.locator(".swagger-ui .opblock-summary-path", has_text="/v1/analyses").first.wait_for(timeout=30_000)
+            page.goto(f"{server}/redoc", wait_until="domcontentloaded")
+            page.wait_for_function(
+                "() => (document.body.innerText || '').includes('/v1/analyses')", timeout=30_000
+            )
+            assert not outside, outside
+        finally:
+            browser.close()

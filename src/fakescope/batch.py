@@ -80,7 +80,7 @@ def run_batch(
                     try:
                         from .render.artifacts import write_artifacts
 
-                        write_artifacts(result, dest.parent, annotate=annotate, report=report)
+                        write_artifacts(result, dest.parent, annotate=annotate, report=report, progress=progress)
                     except Exception as e:  # pictures are a bonus: never lose the verdict for them
                         log.warning("%s: could not write pictures: %s", path, e, exc_info=log.isEnabledFor(10))
                         result.warnings.append(f"{path}: could not write pictures: {type(e).__name__}: {e}")

@@ -34,7 +34,8 @@ ExplainOption = Annotated[
     ),
 ]
 
-_LABEL_STYLE = {"fake": "bold red", "real": "bold green", "inconclusive": "bold yellow"}
+_LABEL_STYLE = {"fake": "bold red", "real": "bold green", "uncertain": "bold yellow", "inconclusive": "bold blue"}
+from .defaults import DEFAULT_MODEL as DEFAULT_MODEL_SPEC  # noqa: E402
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -68,14 +69,16 @@ def _main(
 
 
 # analyze's parameters that make its AnalyzeConfig (`fakescope batch` takes the same ones, see cli_batch)
-ANALYSIS_OPTIONS = ("model", "weights", "checkpoint", "detector", "frames", "rule", "threshold", "min_faces", "margin",
-                    "detect_size", "batch_size", "backend", "bf16", "explain", "explain_per_track", "explain_option")
+ANALYSIS_OPTIONS = ("model", "weights", "checkpoint", "calibration", "combine", "band", "detector", "frames", "rule",
+                    "threshold", "min_faces", "margin", "detect_size", "batch_size", "backend", "bf16", "explain",
+                    "explain_per_track", "explain_option")  # fmt: skip
 
 
-def analysis_config(model: str = "mesoinception4", weights: str = "default", checkpoint: Path | None = None,
-                    detector: str | None = None, frames: str = "even:32", rule: str = "share", threshold: float = 0.5,
-                    min_faces: int | None = None, margin: float = 0.3, detect_size: int = 640, batch_size: int = 16,
-                    backend: str = "torch", bf16: bool = False, explain: str | None = None,
+def analysis_config(*, model: str, weights: str = "default", checkpoint: Path | None = None,
+                    calibration: str = "default", combine: str = "mean", band: str | None = None,
+                    detector: str | None = None, frames: str = "even:32", rule: str = "calibrated",
+                    threshold: float = 0.5, min_faces: int | None = None, margin: float = 0.3, detect_size: int = 640,
+                    batch_size: int = 16, backend: str = "torch", bf16: bool = False, explain: str | None = None,
                     explain_per_track: int = 4, explain_option: list[str] | None = None):  # fmt: skip
     """analyze's options → AnalyzeConfig (raises ValueError / FakescopeError on a bad value)."""
     from .faces import DEFAULT_FACE_DETECTOR
@@ -86,6 +89,9 @@ def analysis_config(model: str = "mesoinception4", weights: str = "default", che
         model=model,
         weights=None if weights.lower() == "none" else weights,
         checkpoint_path=str(checkpoint) if checkpoint else None,
+        calibration=calibration,
+        combine=combine,
+        band=_band(band),
         detector=detector or DEFAULT_FACE_DETECTOR,
         sampling=Sampling.parse(frames),
         rule=rule,
@@ -106,15 +112,26 @@ def analysis_config(model: str = "mesoinception4", weights: str = "default", che
 def analyze(
     inputs: Annotated[list[Path], typer.Argument(help="Videos, images or folders of them.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for result.json files.")] = Path("results"),
-    model: Annotated[str, typer.Option(help="Detector model (see `fakescope models`).")] = "mesoinception4",
+    model: Annotated[
+        str, typer.Option(help="Detector model, or an ensemble a,b:TAG (see `fakescope models`).")
+    ] = DEFAULT_MODEL_SPEC,
     weights: Annotated[
         str, typer.Option(help="Weight tag of the model ('default': its default tag; 'none': untrained).")
     ] = "default",
     checkpoint: Annotated[Path | None, typer.Option(help="Local weight file instead of a tag.")] = None,
+    calibration: Annotated[
+        str, typer.Option(help="'default' (shipped per model), 'none' (raw scores) or calibration file(s), comma-sep.")
+    ] = "default",
+    combine: Annotated[str, typer.Option(help="Ensemble combiner (see `fakescope rules`).")] = "mean",
+    band: Annotated[
+        str | None, typer.Option(help="Uncertain band LOW,HIGH of the identity P(fake) (default: calibration's).")
+    ] = None,
     detector: Annotated[str | None, typer.Option(help="Face detector (see `fakescope detectors`).")] = None,
     frames: Annotated[str, typer.Option(help="Frame sampling: even:N, every:K, all, or N.")] = "even:32",
-    rule: Annotated[str, typer.Option(help="Verdict rule (see `fakescope rules`).")] = "share",
-    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="p_fake above which a face is fake.")] = 0.5,
+    rule: Annotated[str, typer.Option(help="Verdict rule (see `fakescope rules`).")] = "calibrated",
+    threshold: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Calibrated P(fake) above which a face counts as fake.")
+    ] = 0.5,
     min_faces: Annotated[
         int | None, typer.Option(min=1, help="Fewest faces a track needs (default 1 image, 3 video).")
     ] = None,
@@ -159,10 +176,13 @@ def analyze(
     ) as progress:
 
         def on_start(path: Path):
+            from .progress import STAGE_TITLES
+
             task = progress.add_task(path.name, total=None)
 
-            def update(done: int, total: int | None) -> None:
-                progress.update(task, completed=done, total=total)
+            def update(done: int, total: int | None, stage: str = "detect") -> None:
+                desc = f"{path.name} · {STAGE_TITLES.get(stage, stage)}"
+                progress.update(task, completed=done, total=total, description=desc)
 
             return update
 
@@ -191,6 +211,18 @@ def analyze(
     console.print(f"results in {out}/ ({len(items) - n_bad} analysed, {n_bad} failed)", highlight=False)
     if n_bad:
         raise typer.Exit(1)
+
+
+def _band(text: str | None) -> tuple[float, float] | None:
+    if not text:
+        return None
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--band must be LOW,HIGH (e.g. 0.35,0.65), not {text!r}") from None
+    if not 0.0 <= lo <= 0.5 <= hi <= 1.0:
+        raise ValueError(f"--band {text}: need 0 ≤ LOW ≤ 0.5 ≤ HIGH ≤ 1")
+    return lo, hi
 
 
 def _methods(text: str | None) -> tuple[str, ...]:
@@ -320,11 +352,32 @@ def info(
 @app.command()
 def models(
     as_json: Annotated[bool, typer.Option("--json", help="Full metadata (paper, source, sha256) as JSON.")] = False,
+    card: Annotated[
+        str | None, typer.Option(help="Print the model card of NAME or NAME:WEIGHTS (training data, accuracy, limits).")
+    ] = None,
 ) -> None:
-    """List the deepfake detectors: input size, weights, licence (--json for source and paper)."""
+    """List the deepfake detectors: input size, weights, licence (--json for source and paper; --card NAME)."""
     import json
 
     from .models import get_model_info, list_models
+
+    if card is not None:
+        from rich.markdown import Markdown
+
+        from .cards import card_markdown, load_card
+
+        name, _, tag = card.partition(":")
+        try:
+            data = load_card(name, tag or None)
+        except FakescopeError as e:
+            raise _fail(str(e), 2) from None
+        if data is None:
+            raise _fail(f"no model card for {card!r} (models with trained weights have one)", 2)
+        if as_json:
+            print(json.dumps(data, indent=2, ensure_ascii=False))
+        else:
+            console.print(Markdown(card_markdown(data)))
+        return
 
     if as_json:
         print(json.dumps([get_model_info(n).to_dict() for n in list_models()], indent=2))
@@ -338,6 +391,58 @@ def models(
         tags = ", ".join(f"{t}*" if t == info.default_weights else t for t in info.weights) or "-"
         table.add_row(name, info.family, f"{info.input_size}px", tags, info.licence.split(";")[0])
     console.print(table)
+
+
+@app.command()
+def calibrate(
+    data: Annotated[Path, typer.Argument(help="Labelled faces: any layout `evaluate` reads (folder, CSV, dataset).")],
+    model: Annotated[str, typer.Option(help="Detector model.")] = "mesoinception4",
+    weights: Annotated[str, typer.Option(help="Weight tag of the model.")] = "default",
+    checkpoint: Annotated[Path | None, typer.Option(help="Local weight file instead of a tag.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Calibration file to write (JSON).")] = Path(
+        "calibration.json"
+    ),
+    method: Annotated[str, typer.Option(help="platt (default), temperature or identity.")] = "platt",
+    target_fpr: Annotated[
+        float, typer.Option(min=0.0, max=0.5, help="Share of real faces allowed above the uncertain band.")
+    ] = 0.02,
+    dataset: Annotated[str, typer.Option(help="Dataset reader (auto: guess from the layout).")] = "auto",
+    option: Annotated[list[str] | None, typer.Option("--option", help="Reader option key=value.")] = None,
+    frames: Annotated[str, typer.Option(help="Frame sampling when faces must be extracted first.")] = "even:8",
+) -> None:
+    """Fit a calibration (Platt scaling + uncertain band) on labelled faces; use it with analyze --calibration."""
+    from .models import create_model
+    from .training.calibrate import calibrate_records
+    from .training.config import parse_overrides
+    from .training.datasets import read_dataset
+    from .training.extract import ExtractConfig, load_extract_info
+    from .training.extract import extract_faces as run_extract
+
+    try:
+        net = create_model(model, weights=None if weights.lower() == "none" else weights, checkpoint_path=checkpoint)
+        records = read_dataset(dataset, data, **parse_overrides(option or []))
+        info = load_extract_info(data)
+        if info is None:  # raw media: crop the faces first, exactly as analyze would
+            crops = out.parent / f".{out.stem}-faces"
+            run_extract(records, crops, ExtractConfig(size=net.info.input_size, sampling=frames))
+            records = read_dataset("csv", crops / "faces.csv")
+        with Progress(TextColumn("[bold]scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err_console, transient=True) as progress:  # fmt: skip
+            task = progress.add_task("faces", total=len(records))
+            cal = calibrate_records(net, records, name=model, weights=net.weights_tag, method=method,
+                                    target_fpr=target_fpr, source=str(data),
+                                    margin=info["margin"] if info else 0.3,
+                                    on_progress=lambda n: progress.advance(task, n))  # fmt: skip
+    except (FakescopeError, ValueError, OSError) as e:
+        raise _fail(str(e), 2) from None
+    cal.save(out)
+    m = cal.metrics
+    console.print(
+        f"{model}/{net.weights_tag}: {cal.method} slope {cal.slope:.3f} (T = {cal.temperature:.2f}), intercept "
+        f"{cal.intercept:+.3f}; band {cal.band[0]:.2f}–{cal.band[1]:.2f}; {m['n_real']} real, {m['n_fake']} fake; "
+        f"ECE {m['ece_raw']:.3f} → {m['ece_calibrated']:.3f} → {out}",
+        highlight=False,
+    )
 
 
 @app.command()

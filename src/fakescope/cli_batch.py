@@ -194,14 +194,16 @@ def _check_config(cfg) -> None:
     from .errors import WeightsError
     from .faces import list_face_detectors
     from .models import get_model_info
+    from .pipeline import parse_models
     from .rules import get_rule
 
     get_rule(cfg.rule)
-    info = get_model_info(cfg.model)
-    if cfg.weights not in (None, "default") and cfg.weights not in info.weights:
-        raise ValueError(f"unknown weights tag {cfg.weights!r} of {cfg.model} (known: {', '.join(info.weights)})")
-    if cfg.weights == "default" and info.default_weights is None and cfg.checkpoint_path is None:
-        raise WeightsError(f"model {cfg.model!r} ships no trained weights; pass a checkpoint file (--checkpoint)")
+    for name, tag in parse_models(cfg.model, cfg.weights):
+        info = get_model_info(name)
+        if tag not in (None, "default") and tag not in info.weights:
+            raise ValueError(f"unknown weights tag {tag!r} of {name} (known: {', '.join(info.weights) or 'none'})")
+        if tag == "default" and info.default_weights is None and cfg.checkpoint_path is None:
+            raise WeightsError(f"model {name!r} ships no trained weights; pass a checkpoint file (--checkpoint)")
     if cfg.checkpoint_path and not Path(cfg.checkpoint_path).is_file():
         raise ValueError(f"{cfg.checkpoint_path}: no such checkpoint file")
     if cfg.detector not in list_face_detectors():

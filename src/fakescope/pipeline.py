@@ -1,13 +1,16 @@
-"""The analysis pipeline: media → faces → identity tracks → per-face scores → verdicts.
+"""The analysis pipeline, a list of stages: decode → detect → track → crop → quality → score →
+calibrate → aggregate → (explain) — each stage a module (media, faces, tracking, faces.crop, quality,
+models, calibration + combine, aggregate + rules, explainers); rendering is separate (render/).
 
 It is a stream: frames are decoded sequentially and only the sampled ones are converted; faces are
-cropped as they are found and classified in batches, so memory does not grow with video length.
+cropped as they are found and scored in batches, so memory does not grow with video length.
 """
 
 from __future__ import annotations
 
 import heapq
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -18,35 +21,59 @@ import torch
 
 from . import __version__
 from ._perf import to_channels_last
+from .calibration import Calibration, shipped_calibration, sigmoid
+from .combine import DEFAULT_COMBINER, combine, get_combiner
 from .errors import WeightsError
 from .faces import DEFAULT_FACE_DETECTOR, create_face_detector
 from .faces.crop import DEFAULT_MARGIN, crop_face
 from .media import Sampling, open_media
 from .models import create_model, get_model_info, sha256_file
-from .rules import RuleOutcome, get_rule, judge_track, judge_video
-from .schema import AnalysisResult, ExplanationRecord, Face, FrameResult, InputInfo, Settings, TrackResult, Verdict
+from .progress import with_stage
+from .quality import MediaQuality, QualityConfig, assess_face, media_quality_for
+from .rules import DEFAULT_BAND, DEFAULT_RULE, RuleOutcome, TrackEvidence, get_rule, judge_track, judge_video
+from .schema import (
+    AnalysisResult,
+    ExplanationRecord,
+    Face,
+    FaceQuality,
+    FrameResult,
+    InputInfo,
+    ModelScore,
+    Settings,
+    TrackResult,
+    Verdict,
+)
 from .tracking import IouTracker
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "mesoinception4"
+from .defaults import DEFAULT_MODEL  # noqa: E402  (re-exported)
 
-ProgressFn = Callable[[int, int | None], None]  # (frames done, frames expected or None)
+# (done, expected or None, stage): see fakescope.progress; (done, total) callbacks get the frames only
+ProgressFn = Callable[..., None]
 
 
 @dataclass(frozen=True)
 class AnalyzeConfig:
     """Every setting of an analysis; recorded in ``result.json`` (``settings``)."""
 
+    # one model, or an ensemble "a,b" / "meso4:df,mesoinception4:f2f" (NAME[:WEIGHTS] each)
     model: str = DEFAULT_MODEL
     # a weight tag, "default" (the model's default tag) or None (untrained: only for development)
     weights: str | None = "default"
     checkpoint_path: str | None = None
+    # "default" (the calibration shipped with each model's weights; none → identity), "none", or a
+    # calibration file (``fakescope calibrate``; one per model of an ensemble, comma-separated)
+    calibration: str | None = "default"
+    combine: str = DEFAULT_COMBINER
     detector: str = DEFAULT_FACE_DETECTOR
     sampling: Sampling = field(default_factory=Sampling)
-    rule: str = "share"
+    rule: str = DEFAULT_RULE
     rule_params: dict = field(default_factory=dict)
     threshold: float = 0.5
+    # uncertain band of the identity P(fake) (rule "calibrated"); None: the first model's calibration's
+    band: tuple[float, float] | None = None
+    quality: QualityConfig = field(default_factory=QualityConfig)
     # fewest faces a track needs for a verdict; None = 1 for images, 3 for videos
     min_faces: int | None = None
     margin: float = DEFAULT_MARGIN
@@ -68,8 +95,35 @@ class AnalyzeConfig:
     explain_options: dict = field(default_factory=dict)
 
 
+@dataclass
+class Member:
+    """One model of the analysis (an ensemble has several): the module, its scorer and calibration."""
+
+    key: str  # "name:weights"
+    model: torch.nn.Module
+    classifier: Callable
+    calibration: Calibration
+
+    @property
+    def input_size(self) -> int:
+        return self.model.info.input_size
+
+
+def parse_models(spec: str, weights: str | None) -> list[tuple[str, str | None]]:
+    """``"a,b:tag"`` → [(a, weights), (b, tag)]."""
+    out = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        name, _, tag = part.partition(":")
+        out.append((name.strip(), tag.strip() or weights))
+    if not out:
+        raise ValueError("no model given")
+    return out
+
+
 class Analyzer:
-    """Holds a loaded model and face detector; analyses one input per :meth:`analyze` call."""
+    """Holds loaded models and a face detector; analyses one input per :meth:`analyze` call."""
 
     def __init__(self, config: AnalyzeConfig | None = None, **overrides) -> None:
         cfg = replace(config or AnalyzeConfig(), **overrides)
@@ -77,20 +131,59 @@ class Analyzer:
             cfg = replace(cfg, sampling=Sampling.parse(cfg.sampling))
         self.config = cfg
         get_rule(cfg.rule)  # fail early on an unknown rule
-        info = get_model_info(cfg.model)
-        if cfg.weights == "default" and info.default_weights is None and cfg.checkpoint_path is None:
-            raise WeightsError(
-                f"model {cfg.model!r} ships no trained weights; pass a checkpoint file "
-                "(--checkpoint), or weights 'none' for an untrained model (meaningless scores)"
-            )
-        self.model = create_model(cfg.model, weights=cfg.weights, checkpoint_path=cfg.checkpoint_path)
+        get_combiner(cfg.combine)
+        specs = parse_models(cfg.model, cfg.weights)
+        if cfg.checkpoint_path is not None and len(specs) > 1:
+            raise ValueError("--checkpoint applies to a single model, not an ensemble")
+        cal_files = self._calibration_files(len(specs))
+        self.members: list[Member] = []
+        for (name, tag), cal_file in zip(specs, cal_files, strict=True):
+            info = get_model_info(name)
+            if tag == "default" and info.default_weights is None and cfg.checkpoint_path is None:
+                raise WeightsError(
+                    f"model {name!r} ships no trained weights; pass a checkpoint file "
+                    "(--checkpoint), or weights 'none' for an untrained model (meaningless scores)"
+                )
+            model = create_model(name, weights=tag, checkpoint_path=cfg.checkpoint_path)
+            key = f"{name}:{model.weights_tag}" if model.weights_tag else name
+            while key in {m.key for m in self.members}:  # the same model twice: keep the keys apart
+                key += "'"
+            self.members.append(Member(key, model, self._classifier(model), self._calibration(name, model, cal_file)))
+        self.model = self.members[0].model  # the model explanations are computed on
         self.input_size = self.model.info.input_size
-        self.classifier = self._classifier()
+        self.classifier = self.members[0].classifier
         self.detector = create_face_detector(
             cfg.detector, threshold=cfg.det_threshold, max_side=cfg.detect_max_side, min_size=cfg.min_face_size
         )
 
-    def _classifier(self):
+    def _calibration_files(self, n: int) -> list[str | None]:
+        c = self.config.calibration
+        if c is None or c in ("none", "default"):
+            return [c] * n
+        files = [f.strip() for f in c.split(",")]
+        if len(files) != n:
+            raise ValueError(f"--calibration needs one file per model ({n}), got {len(files)}")
+        return files
+
+    @staticmethod
+    def _calibration(name: str, model, source: str | None) -> Calibration:
+        if source is None or source == "none":
+            return Calibration(model=name, weights=model.weights_tag, fitted_on={"source": "none (raw scores)"})
+        if source == "default":
+            cal = shipped_calibration(name, model.weights_tag)
+            if cal is None:
+                log.warning("%s/%s has no shipped calibration: scores are the raw model's", name, model.weights_tag)
+                return Calibration(model=name, weights=model.weights_tag, fitted_on={"source": "none shipped"})
+            return cal
+        try:
+            cal = Calibration.load(source)
+        except ValueError as e:
+            raise WeightsError(str(e)) from None
+        if cal.model and cal.model != name:
+            raise WeightsError(f"{source}: calibration was fitted for model {cal.model!r}, not {name!r}")
+        return cal
+
+    def _classifier(self, model):
         cfg = self.config
         if cfg.backend not in ("torch", "onnx"):
             raise ValueError(f"unknown backend {cfg.backend!r}: use 'torch' or 'onnx'")
@@ -99,51 +192,89 @@ class Analyzer:
                 raise ValueError("bf16 applies to the torch backend only")
             from .models.export import cached_onnx_model
 
-            return cached_onnx_model(self.model)
+            return cached_onnx_model(model)
         if cfg.bf16:
             from .models.export import autocast_bf16
 
-            return autocast_bf16(self.model)
-        return to_channels_last(self.model)  # exact; 1.3–1.8× faster CNN forwards on a CPU
+            return autocast_bf16(model)
+        return to_channels_last(model)  # exact; 1.3–1.8× faster CNN forwards on a CPU
+
+    @property
+    def band(self) -> tuple[float, float]:
+        """The uncertain band in force: the configured one, else the first model's calibration's."""
+        band = self.config.band or self.members[0].calibration.band or DEFAULT_BAND
+        return float(band[0]), float(band[1])
 
     @property
     def backend_name(self) -> str:
         return "onnxruntime" if self.config.backend == "onnx" else ("torch-bf16" if self.config.bf16 else "torch")
 
     @torch.inference_mode()
-    def _classify(self, crops: list[np.ndarray]) -> np.ndarray:
+    def _classify(self, crops: list[np.ndarray], classifier=None) -> np.ndarray:
         x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float().div_(255.0)
         if self.config.backend == "torch":  # H×W×C crops are channels-last already: no copy
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.classifier(x).float().reshape(-1).numpy()
+        return (classifier or self.classifier)(x).float().reshape(-1).numpy()
+
+    def _crops(self, image: np.ndarray, box) -> dict[int, np.ndarray]:
+        """One crop per distinct input size of the members."""
+        return {m.input_size: crop_face(image, box, m.input_size, self.config.margin) for m in self.members}
 
     def analyze(self, path: str | Path, progress: ProgressFn | None = None) -> AnalysisResult:
         cfg = self.config
         path = Path(path)
+        progress = with_stage(progress)
+        if progress:
+            progress(0, None, "decode")
         t_start = time.perf_counter()
-        timings = dict.fromkeys(("decode", "detect", "classify"), 0.0)
+        timings = dict.fromkeys(("decode", "detect", "quality", "classify"), 0.0)
         source = open_media(path, cfg.sampling)
         info = source.info
+        media_q = _media_quality(path, info)
         min_faces = cfg.min_faces if cfg.min_faces is not None else (1 if info.kind == "image" else 3)
         expected = 1 if info.kind == "image" else _expected_samples(cfg.sampling, info.frame_count)
 
         tracker = IouTracker(max_gap=cfg.track_max_gap)
         frames: list[FrameResult] = []
-        pending: list[tuple[Face, np.ndarray]] = []
-        # per track, a bounded min-heap of the highest-p_fake faces to explain (memory stays bounded)
+        pending: list[tuple[Face, dict[int, np.ndarray]]] = []
+        # faces that may be explained, per track (memory stays bounded): the highest-P(fake) ones in a
+        # min-heap, and a uniform reservoir sample from which the most typical faces are picked
         keep: dict[int, list[tuple[float, int, Face, np.ndarray]]] = {}
+        reservoir: dict[int, tuple[int, list[tuple[int, Face, np.ndarray]]]] = {}
+        rng = random.Random(0)
         face_frame: dict[int, FrameResult] = {}
+        size0 = self.members[0].input_size
 
         def flush() -> None:
             t0 = time.perf_counter()
-            logits = self._classify([c for _, c in pending])
-            for (face, crop), lg in zip(pending, logits, strict=True):
-                face.logit = float(lg)
-                face.p_fake = float(1.0 / (1.0 + np.exp(-lg)))
+            raw = np.stack([self._classify([c[m.input_size] for _, c in pending], m.classifier) for m in self.members],
+                           axis=1)  # N×M raw logits
+            cal = np.stack([m.calibration.apply(raw[:, j]) for j, m in enumerate(self.members)], axis=1)
+            z = combine(cal, cfg.combine)
+            for i, (face, crops) in enumerate(pending):
+                face.raw_logit = float(raw[i, 0])
+                face.logit = float(z[i])
+                face.p_fake = float(sigmoid(z[i]))
+                if len(self.members) > 1:
+                    face.scores = {
+                        m.key: ModelScore(raw_logit=float(raw[i, j]), logit=float(cal[i, j]),
+                                          p_fake=float(sigmoid(cal[i, j])))
+                        for j, m in enumerate(self.members)
+                    }
                 if cfg.explain:
                     heap = keep.setdefault(face.track_id, [])
-                    item = (face.p_fake, id(face), face, crop)
+                    item = (face.p_fake, id(face), face, crops[size0])
                     (heapq.heappush if len(heap) < cfg.explain_per_track else heapq.heappushpop)(heap, item)
+                    seen, sample = reservoir.setdefault(face.track_id, (0, []))
+                    if len(sample) < _RESERVOIR:
+                        sample.append((id(face), face, crops[size0]))
+                    elif (j := rng.randrange(seen + 1)) < _RESERVOIR:
+                        sample[j] = (id(face), face, crops[size0])
+                    reservoir[face.track_id] = (seen + 1, sample)
+                else:  # the highest-P(fake) face of each identity, its thumbnail in the report
+                    heap = keep.setdefault(face.track_id, [])
+                    item = (face.p_fake, id(face), face, crops[size0])
+                    (heapq.heappush if not heap else heapq.heappushpop)(heap, item)
             pending.clear()
             timings["classify"] += time.perf_counter() - t0
 
@@ -157,7 +288,7 @@ class Analyzer:
             t0 = time.perf_counter()
             dets = self.detector.detect(frame.image)
             ids = tracker.update([d.box for d in dets])
-            faces = []
+            faces, crops_list = [], []
             for d, tid in zip(dets, ids, strict=True):
                 face = Face(
                     box=[round(v, 2) for v in d.box],
@@ -168,30 +299,48 @@ class Analyzer:
                     track_id=tid,
                 )
                 faces.append(face)
-                pending.append((face, crop_face(frame.image, d.box, self.input_size, cfg.margin)))
-            timings["detect"] += time.perf_counter() - t0
+                crops_list.append((face, self._crops(frame.image, d.box)))
+            t1 = time.perf_counter()
+            timings["detect"] += t1 - t0
+            fh, fw = frame.image.shape[:2]
+            for face, crops in crops_list:
+                face.quality = FaceQuality(
+                    **assess_face(crops[size0], tuple(face.box), face.landmarks, (fw, fh), cfg.margin, media_q,
+                                  cfg.quality)
+                )
+            pending.extend(crops_list)
+            timings["quality"] += time.perf_counter() - t1
             frames.append(FrameResult(index=frame.index, time=round(frame.time, 4), faces=faces))
             for face in faces:
                 face_frame[id(face)] = frames[-1]
             if len(pending) >= cfg.batch_size:
                 flush()
             if progress:
-                progress(len(frames), expected)
+                progress(len(frames), expected, "detect")
         if pending:
             flush()
+        if progress:
+            n_faces = sum(len(fr.faces) for fr in frames)
+            progress(n_faces, n_faces, "classify")
+
+        tracks = self._judge_tracks(frames, min_faces, is_video=info.kind == "video")
+        outcome, fake_ids = judge_video([(t.id, _outcome(t)) for t in tracks], cfg.threshold)
+        if not frames:
+            verdict = Verdict(label="inconclusive", score=None, reason="no frame could be decoded")
+        else:
+            verdict = Verdict(label=outcome.label, score=outcome.score, reason=outcome.reason, fake_tracks=fake_ids,
+                              interval=None if outcome.interval is None else list(outcome.interval))
 
         explained, records = [], []
         if cfg.explain and keep:
             t0 = time.perf_counter()
-            explained, records = self._explain(keep, face_frame)
+            chosen = _choose_explained(tracks, keep, reservoir, cfg.explain_per_track)
+            explained, records = self._explain(chosen, face_frame, progress)
             timings["explain"] = time.perf_counter() - t0
+        elif keep:  # no explanations: one thumbnail per identity (no maps)
+            chosen = [(fid, face, crop, "thumbnail") for heap in keep.values() for _, fid, face, crop in heap]
+            explained = self._faces(chosen, face_frame)
 
-        tracks = _judge_tracks(frames, cfg, min_faces)
-        outcome, fake_ids = judge_video([(t.id, _outcome(t)) for t in tracks])
-        if not frames:
-            verdict = Verdict(label="inconclusive", score=None, reason="no frame could be decoded")
-        else:
-            verdict = Verdict(label=outcome.label, score=outcome.score, reason=outcome.reason, fake_tracks=fake_ids)
         t0 = time.perf_counter()
         input_info = InputInfo(
             path=str(path),
@@ -224,6 +373,12 @@ class Analyzer:
                 detect_max_side=cfg.detect_max_side,
                 min_face_size=cfg.min_face_size,
                 backend=self.backend_name,
+                models=[m.key for m in self.members],
+                combine=cfg.combine if len(self.members) > 1 else None,
+                band=list(self.band) if cfg.rule == "calibrated" else None,
+                calibration={m.key: _calibration_summary(m.calibration) for m in self.members},
+                quality=asdict(cfg.quality),
+                rule_params=dict(cfg.rule_params),
             ),
             frames=frames,
             tracks=tracks,
@@ -235,35 +390,96 @@ class Analyzer:
         result._explained = explained
         return result
 
-    def _explain(self, keep, face_frame):
-        """Run every configured explainer on the kept faces, batched per method."""
-        from .explainers import explain
-
+    def _judge_tracks(self, frames: list[FrameResult], min_faces: int, is_video: bool) -> list[TrackResult]:
         cfg = self.config
-        chosen = sorted(
-            (item for heap in keep.values() for item in heap), key=lambda it: (face_frame[it[1]].index, it[2].track_id)
-        )
-        faces = [it[2] for it in chosen]
-        x = torch.from_numpy(np.stack([it[3] for it in chosen])).permute(0, 3, 1, 2).float().div_(255.0)
-        explained = [
+        by_track: dict[int, list[tuple[float, Face]]] = {}
+        for fr in frames:
+            for face in fr.faces:
+                by_track.setdefault(face.track_id, []).append((fr.time, face))
+        params = dict(cfg.rule_params)
+        if cfg.rule == "calibrated":
+            params.setdefault("band", self.band)
+        out = []
+        for tid in sorted(by_track):
+            items = by_track[tid]
+            times = [t for t, _ in items]
+            faces = [f for _, f in items]
+            probs = np.array([f.p_fake for f in faces])
+            weights = np.array([f.quality.weight if f.quality else 1.0 for f in faces])
+            flags = tuple(tuple(f.quality.flags) if f.quality else () for f in faces)
+            model_logits = {}
+            if len(self.members) > 1:
+                model_logits = {m.key: np.array([f.scores[m.key].logit for f in faces]) for m in self.members}
+            ev = TrackEvidence(
+                logits=np.array([f.logit for f in faces]), weights=weights, flags=flags,
+                model_logits=model_logits, is_video=is_video,
+            )
+            o = judge_track(ev, cfg.rule, cfg.threshold, min_faces=min_faces, **params)
+            counts: dict[str, int] = {}
+            for fl in flags:
+                for f in fl:
+                    counts[f] = counts.get(f, 0) + 1
+            out.append(
+                TrackResult(
+                    id=tid,
+                    n_faces=len(faces),
+                    first_time=min(times),
+                    last_time=max(times),
+                    mean_p_fake=float(np.mean(probs)),
+                    max_p_fake=float(np.max(probs)),
+                    label=o.label,
+                    score=o.score,
+                    reason=o.reason,
+                    interval=None if o.interval is None else [round(v, 4) for v in o.interval],
+                    share_above=o.share_above if o.share_above is not None else float(np.mean(probs > cfg.threshold)),
+                    n_used=o.n_used,
+                    too_few_faces=o.too_few,
+                    flag_counts=counts,
+                    model_scores={k: round(v, 4) for k, v in o.model_scores.items()},
+                )
+            )
+        return out
+
+    @staticmethod
+    def _faces(chosen, face_frame) -> list[dict]:
+        """The chosen faces ``[(id, face, crop, why)]`` in frame order, as the renderers read them."""
+        chosen = sorted(chosen, key=lambda it: (face_frame[it[0]].index, it[1].track_id))
+        return [
             {
-                "crop": it[3],
+                "crop": it[2],
                 "maps": {},
-                "track_id": it[2].track_id,
-                "frame_index": face_frame[it[1]].index,
-                "time": face_frame[it[1]].time,
-                "face": face_frame[it[1]].faces.index(it[2]),
-                "p_fake": it[2].p_fake,
+                "track_id": it[1].track_id,
+                "frame_index": face_frame[it[0]].index,
+                "time": face_frame[it[0]].time,
+                "face": face_frame[it[0]].faces.index(it[1]),
+                "p_fake": it[1].p_fake,
+                "why": it[3],
+                "face_obj": it[1],
             }
             for it in chosen
         ]
+
+    def _explain(self, chosen, face_frame, progress=None):
+        """Run every configured explainer on the chosen faces ``[(id, face, crop, why)]``, batched per method."""
+        from .explainers import explain
+
+        cfg = self.config
+        explained = self._faces(chosen, face_frame)
+        faces = [e["face_obj"] for e in explained]
+        x = torch.from_numpy(np.stack([e["crop"] for e in explained])).permute(0, 3, 1, 2).float().div_(255.0)
         records = []
+        done_maps, total_maps = 0, len(x) * len(cfg.explain)
+        if progress:
+            progress(0, total_maps, "explain")
         for method in cfg.explain:
             maps = []
             for start in range(0, len(x), cfg.batch_size):
                 ex = explain(self.model, x[start : start + cfg.batch_size], method=method, target=cfg.explain_target,
                              **cfg.explain_options.get(method, {}))
                 maps.append(ex.maps)
+                done_maps += len(ex.maps)
+                if progress:
+                    progress(done_maps, total_maps, "explain")
             all_maps = np.concatenate(maps)
             for e, face, m in zip(explained, faces, all_maps, strict=True):
                 e["maps"][method] = m
@@ -276,6 +492,8 @@ class Analyzer:
                         p_fake=face.p_fake,
                         method=method,
                         target=ex.target,
+                        model=self.members[0].key,
+                        why=e["why"],
                         layer=ex.layer,
                         sign=ex.sign,
                         value_range=ex.value_range,
@@ -297,33 +515,50 @@ def _expected_samples(sampling: Sampling, frame_count: int | None) -> int | None
     return frame_count
 
 
-def _judge_tracks(frames: list[FrameResult], cfg: AnalyzeConfig, min_faces: int) -> list[TrackResult]:
-    by_track: dict[int, list[tuple[float, float]]] = {}
-    for fr in frames:
-        for face in fr.faces:
-            by_track.setdefault(face.track_id, []).append((fr.time, face.p_fake))
+_RESERVOIR = 32  # faces per identity kept as candidates for the "most typical" explanations
+
+
+def _choose_explained(tracks, keep, reservoir, k: int) -> list[tuple[int, Face, np.ndarray, str]]:
+    """Faces to explain per identity: the most fake ones when the identity is fake or uncertain,
+    else the ``k`` faces whose P(fake) is closest to the identity's score (the most typical)."""
     out = []
-    for tid in sorted(by_track):
-        times, probs = zip(*by_track[tid], strict=True)
-        o = judge_track(list(probs), cfg.rule, cfg.threshold, min_faces=min_faces, **cfg.rule_params)
-        out.append(
-            TrackResult(
-                id=tid,
-                n_faces=len(probs),
-                first_time=min(times),
-                last_time=max(times),
-                mean_p_fake=float(np.mean(probs)),
-                max_p_fake=float(np.max(probs)),
-                label=o.label,
-                score=o.score,
-                reason=o.reason,
-            )
-        )
+    for t in tracks:
+        if t.label in ("fake", "uncertain"):
+            out += [(fid, face, crop, "most fake") for _, fid, face, crop in keep.get(t.id, [])]
+        else:
+            target = t.score if t.score is not None else t.mean_p_fake
+            sample = sorted(reservoir.get(t.id, (0, []))[1], key=lambda it: abs(it[1].p_fake - target))[:k]
+            out += [(fid, face, crop, "typical") for fid, face, crop in sample]
     return out
 
 
+def _media_quality(path: Path, info) -> MediaQuality:
+    quant = None
+    if info.kind == "image":
+        try:
+            from PIL import Image
+
+            with Image.open(path) as im:
+                quant = getattr(im, "quantization", None)
+        except Exception:  # quality is a measurement, never a reason to fail the analysis
+            quant = None
+    return media_quality_for(info, path.stat().st_size, quant)
+
+
+def _calibration_summary(c: Calibration) -> dict:
+    return {
+        "method": c.method,
+        "slope": round(c.slope, 6),
+        "intercept": round(c.intercept, 6),
+        "max_logit": c.max_logit,
+        "band": list(c.band),
+        "source": c.fitted_on.get("source", ""),
+    }
+
+
 def _outcome(t: TrackResult) -> RuleOutcome:
-    return RuleOutcome(t.label, t.score, t.reason)
+    return RuleOutcome(t.label, t.score, t.reason, None if t.interval is None else tuple(t.interval),
+                       too_few=t.too_few_faces)
 
 
 def analyze(path: str | Path, config: AnalyzeConfig | None = None, **overrides) -> AnalysisResult:
@@ -334,4 +569,6 @@ def analyze(path: str | Path, config: AnalyzeConfig | None = None, **overrides) 
 def config_dict(cfg: AnalyzeConfig) -> dict:
     d = asdict(cfg)
     d["sampling"] = cfg.sampling.describe()
+    if d.get("band") is not None:
+        d["band"] = list(d["band"])
     return d

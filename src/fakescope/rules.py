@@ -1,23 +1,38 @@
-"""Verdict rules: turn one identity's per-face fake probabilities into a verdict.
+"""Verdict rules: turn one identity's face scores into a verdict — ``fake``, ``real`` or ``uncertain``.
 
-Every rule is a registered function ``rule(probs, threshold, **params) -> RuleOutcome``; a track
-with fewer faces than ``min_faces`` is *inconclusive* before any rule runs (see :func:`judge_track`).
-The video verdict (:func:`judge_video`) is **fake** when any identity is fake (it names which),
-**real** when at least one identity is real and none is fake, and **inconclusive** otherwise —
-in particular when no face was found. "No face" is never "real".
+Every rule is a registered function ``rule(evidence, threshold, **params) -> RuleOutcome`` where
+``evidence`` is a :class:`TrackEvidence` (calibrated face log-odds in time order, quality weights and,
+for an ensemble, every model's log-odds) or, for the simple rules, a plain array of face
+probabilities. The default rule is ``calibrated`` (see :func:`calibrated_rule`): a shrunken,
+median-filtered, quality-weighted mean of calibrated log-odds (:mod:`fakescope.aggregate`) compared
+with an **uncertain band**; an identity is *uncertain* when its score lies inside the band, when it
+has too few usable faces, when most of its faces are too soft or small to trust a "fake", or when
+the models of an ensemble disagree. ``share``, ``mean`` and ``confident`` are the seed projects'
+two-outcome rules, kept for comparison (they also see calibrated probabilities).
+
+An identity with fewer usable faces than ``min_faces`` is *uncertain* before any rule runs (see
+:func:`judge_track`). The video verdict (:func:`judge_video`) is **fake** when any identity is
+fake (it names which), **uncertain** when none is fake but one is uncertain, **real** when at least
+one identity is real and the others are real or had too few faces to count (and do not lean fake),
+and **inconclusive** when no face was found. "No face" is never "real".
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
 from ._registry import Registry
+from .aggregate import aggregate_track
+from .calibration import logit, sigmoid
 
-Label = Literal["fake", "real", "inconclusive"]
+Label = Literal["fake", "real", "uncertain", "inconclusive"]
+DEFAULT_RULE = "calibrated"
+DEFAULT_BAND = (0.35, 0.65)
+SOFT_FLAGS = ("blurry", "small")
 
 
 @dataclass(frozen=True)
@@ -25,6 +40,34 @@ class RuleOutcome:
     label: Label
     score: float | None  # the rule's aggregate fake score in [0, 1] (None when inconclusive)
     reason: str
+    interval: tuple[float, float] | None = None  # P(fake) interval (calibrated rule)
+    share_above: float | None = None  # share of faces with P(fake) above the threshold
+    n_used: int | None = None  # faces of usable quality
+    model_scores: dict[str, float] = field(default_factory=dict)  # per model of an ensemble
+    too_few: bool = False  # uncertain only because too few usable faces were seen
+
+
+@dataclass(frozen=True)
+class TrackEvidence:
+    """One identity's faces: calibrated combined log-odds (time order), weights, flags, per-model log-odds."""
+
+    logits: np.ndarray
+    weights: np.ndarray | None = None
+    flags: tuple[tuple[str, ...], ...] | None = None
+    model_logits: dict[str, np.ndarray] = field(default_factory=dict)
+    is_video: bool = True
+
+    @property
+    def probs(self) -> np.ndarray:
+        return sigmoid(self.logits)
+
+    @classmethod
+    def from_probs(cls, probs) -> TrackEvidence:
+        return cls(logits=logit(np.asarray(probs, dtype=np.float64)))
+
+
+def _probs(evidence) -> np.ndarray:
+    return evidence.probs if isinstance(evidence, TrackEvidence) else np.asarray(evidence, dtype=np.float64)
 
 
 RuleFn = Callable[..., RuleOutcome]
@@ -44,8 +87,9 @@ def get_rule(name: str) -> RuleFn:
 
 
 @register_rule("share")
-def share_rule(probs: np.ndarray, threshold: float = 0.5, share: float = 0.5) -> RuleOutcome:
+def share_rule(probs, threshold: float = 0.5, share: float = 0.5) -> RuleOutcome:
     """The seeds' rule: fake when more than ``share`` of the faces have p_fake > ``threshold``."""
+    probs = _probs(probs)
     frac = float(np.mean(probs > threshold))
     label: Label = "fake" if frac > share else "real"
     op = ">" if label == "fake" else "≤"
@@ -53,8 +97,9 @@ def share_rule(probs: np.ndarray, threshold: float = 0.5, share: float = 0.5) ->
 
 
 @register_rule("mean")
-def mean_rule(probs: np.ndarray, threshold: float = 0.5) -> RuleOutcome:
+def mean_rule(probs, threshold: float = 0.5) -> RuleOutcome:
     """Fake when the mean p_fake exceeds ``threshold``."""
+    probs = _probs(probs)
     m = float(np.mean(probs))
     label: Label = "fake" if m > threshold else "real"
     op = ">" if label == "fake" else "≤"
@@ -63,7 +108,7 @@ def mean_rule(probs: np.ndarray, threshold: float = 0.5) -> RuleOutcome:
 
 @register_rule("confident")
 def confident_rule(
-    probs: np.ndarray, threshold: float = 0.5, high: float = 0.8, low: float = 0.2, min_fakes: int = 11
+    probs, threshold: float = 0.5, high: float = 0.8, low: float = 0.2, min_fakes: int = 11
 ) -> RuleOutcome:
     """"Confident" averaging of the DFDC winner (Seferbekov, 2020).
 
@@ -71,6 +116,7 @@ def confident_rule(
     average only those; else if more than 90 % are confidently real (below ``low``), average those;
     else average everything. The average is compared with ``threshold``.
     """
+    probs = _probs(probs)
     n = len(probs)
     hi, lo = probs[probs > high], probs[probs < low]
     if len(hi) > n / 2.5 and len(hi) > min_fakes:
@@ -84,33 +130,121 @@ def confident_rule(
     return RuleOutcome(label, score, f"confident score {score:.3f} ({how}) {op} {threshold:g}")
 
 
-def judge_track(
-    probs: np.ndarray | list[float], rule: str = "share", threshold: float = 0.5, min_faces: int = 1, **params
+@register_rule("calibrated")
+def calibrated_rule(
+    evidence,
+    threshold: float = 0.5,
+    band: tuple[float, float] = DEFAULT_BAND,
+    window: int = 5,
+    prior_faces: float = 1.0,
+    min_spread: float = 1.0,
+    soft_gate: bool = True,
 ) -> RuleOutcome:
-    probs = np.asarray(probs, dtype=np.float64)
+    """Default: shrunken mean of calibrated log-odds vs an uncertain band; ensembles must agree.
+
+    Score = :func:`fakescope.aggregate.aggregate_track` of the calibrated (combined) face log-odds;
+    **fake** when it is above ``band[1]``, **real** when below ``band[0]``, else **uncertain**.
+    Also uncertain: a fake score when most faces are flagged blurry or small (``soft_gate``: soft
+    real faces are where detectors raise false alarms), and, for an ensemble, when one model's
+    identity score is above the band while another's is below it.
+    """
+    ev = evidence if isinstance(evidence, TrackEvidence) else TrackEvidence.from_probs(evidence)
+    lo, hi = band
+    if not lo <= threshold <= hi:
+        raise ValueError(f"threshold {threshold:g} must lie inside the uncertain band [{lo:g}, {hi:g}]")
+    window = window if ev.is_video else 1
+    agg = aggregate_track(ev.logits, ev.weights, threshold, window, prior_faces, min_spread)
+    per_model = {
+        name: aggregate_track(z, ev.weights, threshold, window, prior_faces, min_spread).score
+        for name, z in ev.model_logits.items()
+    }
+    n = agg.n_faces
+    where = f"P(fake) {agg.score:.2f} [{agg.interval[0]:.2f}–{agg.interval[1]:.2f}] from {n} face{'s' * (n != 1)}"
+    common = dict(interval=agg.interval, share_above=agg.share_above, model_scores=per_model)
+    if len(per_model) > 1:
+        above = [m for m, v in per_model.items() if v > hi]
+        below = [m for m, v in per_model.items() if v < lo]
+        if above and below:
+            detail = ", ".join(f"{m} {per_model[m]:.2f}" for m in above + below)
+            return RuleOutcome("uncertain", agg.score, f"the models disagree ({detail}); {where}", **common)
+    if agg.score > hi:
+        if soft_gate and ev.flags is not None:
+            soft = sum(any(f in SOFT_FLAGS for f in fl) for fl in ev.flags)
+            if soft * 2 > n:
+                return RuleOutcome(
+                    "uncertain", agg.score,
+                    f"leans fake ({where}), but {soft} of {n} faces are blurry or small, where detectors "
+                    "call real faces fake", **common,
+                )
+        return RuleOutcome("fake", agg.score, f"{where} > {hi:g}", **common)
+    if agg.score < lo:
+        return RuleOutcome("real", agg.score, f"{where} < {lo:g}", **common)
+    return RuleOutcome(
+        "uncertain", agg.score, f"{where} lies in the uncertain band {lo:g}–{hi:g}", **common
+    )
+
+
+def judge_track(
+    evidence, rule: str = DEFAULT_RULE, threshold: float = 0.5, min_faces: int = 1, **params
+) -> RuleOutcome:
+    """Verdict of one identity. ``evidence``: a :class:`TrackEvidence` or an array of face P(fake).
+
+    Faces of usable quality (weight ≥ 0.5: at most one quality flag) are counted against
+    ``min_faces``; with fewer, the identity is *uncertain* (``too_few``) and its score is still given.
+    """
+    ev = evidence if isinstance(evidence, TrackEvidence) else TrackEvidence.from_probs(evidence)
     fn = get_rule(rule)
-    if len(probs) < min_faces:
+    n = len(ev.logits)
+    n_used = n if ev.weights is None else int(np.sum(np.asarray(ev.weights) >= 0.5 - 1e-9))
+    arg = ev if rule == "calibrated" else ev.probs
+    if n_used < min_faces:
+        score = None
+        if n:
+            inner = fn(arg, threshold=threshold, **params)
+            score = inner.score
+        low = "" if n_used == n else f" of usable quality ({n - n_used} flagged)"
         return RuleOutcome(
-            "inconclusive", None, f"only {len(probs)} face(s); rule {rule!r} needs at least {min_faces}"
+            "uncertain", score, f"only {n_used} face(s){low}; at least {min_faces} needed for a verdict",
+            n_used=n_used, too_few=True,
         )
-    return fn(probs, threshold=threshold, **params)
+    out = fn(arg, threshold=threshold, **params)
+    return RuleOutcome(out.label, out.score, out.reason, out.interval, out.share_above, n_used, out.model_scores)
 
 
-def judge_video(tracks: list[tuple[int, RuleOutcome]]) -> tuple[RuleOutcome, list[int]]:
-    """Combine per-identity outcomes ``[(track_id, outcome)]``; returns (verdict, fake track ids)."""
+def judge_video(tracks: list[tuple[int, RuleOutcome]], threshold: float = 0.5) -> tuple[RuleOutcome, list[int]]:
+    """Combine per-identity outcomes ``[(track_id, outcome)]``; returns (verdict, fake track ids).
+
+    Identities with too few usable faces are left out when another identity has a verdict, unless
+    they lean fake (score above ``threshold``): then the video is uncertain.
+    """
     if not tracks:
         return RuleOutcome("inconclusive", None, "no face found"), []
     fakes = [(tid, o) for tid, o in tracks if o.label == "fake"]
-    reals = [(tid, o) for tid, o in tracks if o.label == "real"]
     if fakes:
         ids = [tid for tid, _ in fakes]
-        score = max(o.score or 0.0 for _, o in fakes)
+        tid, top = max(fakes, key=lambda t: t[1].score or 0.0)
         names = ", ".join(f"#{t}" for t in ids)
-        return RuleOutcome("fake", score, f"identity {names} judged fake: {fakes[0][1].reason}"), ids
-    if reals:
-        score = max(o.score or 0.0 for _, o in reals)
-        first_id, first = reals[0]
-        which = f"identity #{first_id}" if len(reals) == 1 else f"{len(reals)} identities (#{first_id}"
-        detail = f"{first.reason}" + ("" if len(reals) == 1 else ", ...)")
-        return RuleOutcome("real", score, f"no identity judged fake; {which} judged real: {detail}"), []
-    return RuleOutcome("inconclusive", None, f"{len(tracks)} identities, none with enough faces for the rule"), []
+        return RuleOutcome("fake", top.score, f"identity {names} judged fake: {top.reason}", top.interval), ids
+    counted = [(tid, o) for tid, o in tracks if not o.too_few]
+    brief = [(tid, o) for tid, o in tracks if o.too_few]
+    leaning = [(tid, o) for tid, o in brief if o.score is not None and o.score > threshold]
+    uncertain = [(tid, o) for tid, o in counted if o.label == "uncertain"]
+    if uncertain:
+        tid, top = max(uncertain, key=lambda t: t[1].score or 0.0)
+        return RuleOutcome("uncertain", top.score, f"identity #{tid} is uncertain: {top.reason}", top.interval), []
+    if not counted:
+        return RuleOutcome(
+            "uncertain", None, f"{len(tracks)} identit{'y' if len(tracks) == 1 else 'ies'}, none with enough "
+            f"usable faces for a verdict ({tracks[0][1].reason})"
+        ), []
+    if leaning:
+        tid, top = max(leaning, key=lambda t: t[1].score or 0.0)
+        return RuleOutcome(
+            "uncertain", top.score,
+            f"identity #{tid}, seen in too few faces for a verdict, leans fake (P(fake) {top.score:.2f})",
+        ), []
+    reals = [(tid, o) for tid, o in counted if o.label == "real"]
+    tid, top = max(reals, key=lambda t: t[1].score or 0.0)
+    which = f"identity #{tid}" if len(reals) == 1 else f"{len(reals)} identities (most suspicious #{tid}"
+    detail = top.reason + ("" if len(reals) == 1 else ")")
+    return RuleOutcome("real", top.score, f"no identity judged fake; {which} judged real: {detail}", top.interval), []

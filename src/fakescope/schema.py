@@ -14,9 +14,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr
 
-SCHEMA_VERSION = "1.2"  # 1.1: explanations, artifacts; 1.2: explanation params
+# 1.1: explanations, artifacts; 1.2: explanation params; 1.3: calibrated p_fake (``Face.p_fake`` and
+# ``Face.logit`` are now calibrated; the model's own output is ``raw_logit``), "uncertain" verdicts,
+# quality flags, per-model scores of ensembles, identity score intervals, explanation selection reason
+SCHEMA_VERSION = "1.3"
 
-Label = Literal["fake", "real", "inconclusive"]
+Label = Literal["fake", "real", "uncertain", "inconclusive"]
 
 
 class InputInfo(BaseModel):
@@ -46,15 +49,46 @@ class Settings(BaseModel):
     detect_max_side: int | None
     min_face_size: int
     backend: str = "torch"
+    models: list[str] = Field(default_factory=list, description="every model of the ensemble, in order")
+    combine: str | None = Field(None, description="ensemble combiner (fakescope rules); None for one model")
+    band: list[float] | None = Field(None, description="uncertain band [low, high] of the identity P(fake)")
+    calibration: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per model: method, slope, intercept, max_logit, source"
+    )
+    quality: dict[str, Any] = Field(default_factory=dict, description="quality-flag thresholds")
+    rule_params: dict[str, Any] = Field(default_factory=dict)
+
+
+class FaceQuality(BaseModel):
+    """Measured quality of one face (see fakescope.quality); ``weight`` is how much it counts."""
+
+    face_px: float = Field(description="longer side of the detector box, full-resolution pixels")
+    upscale: float = Field(description="model input size / crop side (> 1: enlarged)")
+    sharpness: float = Field(description="variance of the Laplacian of the grey crop's centre")
+    jpeg_quality: int | None = None
+    bits_per_pixel: float | None = None
+    yaw: float | None = Field(None, description="estimated head turn, degrees")
+    outside: float = Field(description="share of the crop square outside the frame")
+    flags: list[str] = Field(default_factory=list, description="small, blurry, compressed, profile, partial")
+    weight: float = 1.0
+
+
+class ModelScore(BaseModel):
+    raw_logit: float = Field(description="the model's own output")
+    logit: float = Field(description="calibrated log-odds of fake")
+    p_fake: float = Field(description="calibrated P(fake)")
 
 
 class Face(BaseModel):
     box: list[float] = Field(description="x1, y1, x2, y2 in frame pixels")
     landmarks: list[list[float]] | None = None
     det_score: float
-    p_fake: float
-    logit: float
+    p_fake: float = Field(description="calibrated P(fake) (ensemble: combined); sigmoid(logit)")
+    logit: float = Field(description="calibrated log-odds of fake (ensemble: combined)")
     track_id: int
+    raw_logit: float | None = Field(None, description="the (first) model's own output, uncalibrated")
+    scores: dict[str, ModelScore] | None = Field(None, description="per model of an ensemble")
+    quality: FaceQuality | None = None
 
 
 class FrameResult(BaseModel):
@@ -71,8 +105,14 @@ class TrackResult(BaseModel):
     mean_p_fake: float
     max_p_fake: float
     label: Label
-    score: float | None
+    score: float | None = Field(description="identity P(fake) (rule 'calibrated': shrunken mean log-odds)")
     reason: str
+    interval: list[float] | None = Field(None, description="P(fake) interval (90 %)")
+    share_above: float | None = Field(None, description="share of faces with P(fake) above the threshold")
+    n_used: int | None = Field(None, description="faces of usable quality (at most one flag)")
+    too_few_faces: bool = Field(False, description="uncertain because fewer usable faces than min_faces")
+    flag_counts: dict[str, int] = Field(default_factory=dict, description="faces per quality flag")
+    model_scores: dict[str, float] = Field(default_factory=dict, description="identity P(fake) per model")
 
 
 class Verdict(BaseModel):
@@ -80,6 +120,7 @@ class Verdict(BaseModel):
     score: float | None
     reason: str
     fake_tracks: list[int] = []
+    interval: list[float] | None = None
 
 
 class ExplanationRecord(BaseModel):
@@ -92,6 +133,8 @@ class ExplanationRecord(BaseModel):
     p_fake: float
     method: str
     target: Literal["fake", "real"]
+    model: str | None = Field(None, description="the model explained (an ensemble's first)")
+    why: str | None = Field(None, description="why this face was chosen: 'most fake' or 'typical'")
     layer: str | None = None
     sign: str
     value_range: str

@@ -14,8 +14,8 @@ from .store import COLUMNS, DB_NAME, ResultStore
 
 log = logging.getLogger(__name__)
 
-_VERDICT_COLOURS = {"fake": "#c0392b", "real": "#27ae60", "inconclusive": "#d4ac0d", "failed": "#7d3c98",
-                    "pending": "#95a5a6"}  # fmt: skip
+_VERDICT_COLOURS = {"fake": "#c0392b", "real": "#27ae60", "uncertain": "#e67e22", "inconclusive": "#d4ac0d",
+                    "failed": "#7d3c98", "pending": "#95a5a6"}  # fmt: skip
 
 
 @dataclass
@@ -82,7 +82,7 @@ def _plots(rows: list[dict], counts: dict[str, int], out: Path, slowest: int) ->
         plt.close(fig)
         written.append(write_atomic(out / name, buf.getvalue()))
 
-    labels = [k for k in ("fake", "real", "inconclusive", "failed", "pending") if counts.get(k)]
+    labels = [k for k in _VERDICT_COLOURS if counts.get(k)]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     bars = ax.bar(labels, [counts[k] for k in labels], color=[_VERDICT_COLOURS[k] for k in labels])
     ax.bar_label(bars)
@@ -91,7 +91,7 @@ def _plots(rows: list[dict], counts: dict[str, int], out: Path, slowest: int) ->
     save(fig, "verdicts.png")
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for label in ("fake", "real", "inconclusive"):
+    for label in ("fake", "real", "uncertain", "inconclusive"):
         scores = [r["score"] for r in rows
                   if r["status"] == "done" and r["verdict"] == label and r["score"] is not None]  # fmt: skip
         if scores:

@@ -112,6 +112,8 @@ def config_from_dict(d: dict) -> AnalyzeConfig:
     fields["sampling"] = Sampling.parse(fields.get("sampling", "even:32"))
     if "explain" in fields:
         fields["explain"] = tuple(fields["explain"])
+    if fields.get("band") is not None:
+        fields["band"] = tuple(fields["band"])
     return AnalyzeConfig(**fields)
 
 

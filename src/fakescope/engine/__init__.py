@@ -15,9 +15,12 @@ over three engines, shared by ``fakescope batch`` and ``fakescope serve``:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from ..pipeline import AnalyzeConfig
 from .base import Executor, Outcome, Task, cpu_count, default_workers, threads_per_worker
+
+if TYPE_CHECKING:
+    from ..pipeline import AnalyzeConfig
 
 __all__ = [
     "ENGINES",

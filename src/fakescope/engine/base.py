@@ -13,8 +13,10 @@ import os
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ..pipeline import AnalyzeConfig
+if TYPE_CHECKING:  # no torch at import: a worker process arms its death signal first
+    from ..pipeline import AnalyzeConfig
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,16 @@ from __future__ import annotations
 import multiprocessing as mp
 import multiprocessing.connection as mpc
 import os
+import pickle
 import signal
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from ..pipeline import AnalyzeConfig
 from .base import Task, threads_per_worker
 from .supervised import Backend, Slot, SupervisedExecutor
+
+if TYPE_CHECKING:
+    from ..pipeline import AnalyzeConfig
 
 
 def _die_with_parent() -> None:
@@ -28,11 +32,13 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker_main(conn, warm: AnalyzeConfig | None, threads: int, parent_pid: int) -> None:
-    """Entry point of a worker process."""
+def _worker_main(conn, warm_pickle: bytes, threads: int, parent_pid: int) -> None:
+    """Entry point of a worker process. Nothing heavy is imported before the death signal is armed
+    (the config arrives pickled, and is unpickled — importing torch — only after)."""
     _die_with_parent()
     if os.getppid() != parent_pid:  # the parent died before the death signal was armed
         os._exit(0)
+    warm = pickle.loads(warm_pickle)  # our own parent's bytes
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     os.environ["FAKESCOPE_WORKER"] = "1"
     from .work import AnalyzerPool, run_task, set_thread_budget
@@ -71,7 +77,8 @@ class ProcessBackend(Backend):
 
     def spawn(self, index: int) -> Slot:
         parent, child = self._ctx.Pipe(duplex=True)
-        proc = self._ctx.Process(target=_worker_main, args=(child, self._warm, self._threads, os.getpid()),
+        proc = self._ctx.Process(target=_worker_main, args=(child, pickle.dumps(self._warm), self._threads,
+                                                             os.getpid()),
                                  name=f"fakescope-worker-{index}", daemon=True)  # fmt: skip
         proc.start()
         child.close()

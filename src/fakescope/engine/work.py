@@ -42,8 +42,8 @@ AnalyzerFactory = Callable[[AnalyzeConfig], AnalyzerLike]
 
 def pool_key(cfg: AnalyzeConfig) -> tuple:
     """What an Analyzer loads at construction: the model and the face detector."""
-    return (cfg.model, cfg.weights, cfg.checkpoint_path, cfg.backend, cfg.bf16, cfg.detector, cfg.det_threshold,
-            cfg.detect_max_side, cfg.min_face_size)  # fmt: skip
+    return (cfg.model, cfg.weights, cfg.checkpoint_path, cfg.calibration, cfg.backend, cfg.bf16, cfg.detector,
+            cfg.det_threshold, cfg.detect_max_side, cfg.min_face_size)  # fmt: skip
 
 
 class AnalyzerPool:

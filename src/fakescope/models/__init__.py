@@ -22,6 +22,7 @@ from ._registry import (
     register_model,
     sha256_file,
 )
+from ._runnable import is_runnable, list_runnable_models, model_summary
 
 __all__ = [
     "AttentionProbe",
@@ -31,6 +32,9 @@ __all__ = [
     "capture_attention",
     "create_model",
     "get_model_info",
+    "is_runnable",
+    "list_runnable_models",
+    "model_summary",
     "list_models",
     "register_model",
     "sha256_file",

@@ -139,8 +139,12 @@ def create_model(
         if not path.is_file():
             raise WeightsError(f"{path}: weight file not found")
         from . import convert  # lazily: the importers build on this registry
+        from .convert._io import HDF5_MAGIC
 
-        if not info.weights or convert.is_converted(path):
+        with open(path, "rb") as fh:
+            magic = fh.read(8)
+        own_hdf5 = any(w.file.endswith(".h5") for w in info.weights.values())
+        if not info.weights or convert.is_converted(path) or (own_hdf5 and magic != HDF5_MAGIC):
             model, info = convert.load_checkpoint(path, arch=name, **kwargs)
             model.info = info
             model.weights_tag = f"file:{path.name}"

@@ -24,7 +24,9 @@ from .overlay import colorize
 
 log = logging.getLogger(__name__)
 
-COLOURS = {"fake": (230, 40, 40), "real": (40, 200, 70), "inconclusive": (240, 200, 30)}  # RGB
+COLOURS = {
+    "fake": (230, 40, 40), "real": (40, 200, 70), "uncertain": (245, 150, 20), "inconclusive": (150, 150, 160)
+}  # RGB
 
 
 class _TrackPath:
@@ -109,7 +111,7 @@ def draw_frame(
         colour = COLOURS[labels.get(tid, "inconclusive")]
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, thick)
-        text = f"#{tid} p={p:.2f}"
+        text = f"#{tid} P(fake)={p:.2f}"
         scale = max(0.4, min(1.2, (x2 - x1) / 160))
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         ty = y1 - 4 if y1 - th - 6 >= 0 else y2 + th + 4
@@ -123,8 +125,11 @@ def write_annotated_video(
     out_path: str | Path,
     heatmaps: dict[tuple[int, int], np.ndarray] | None = None,
     crf: int = 23,
+    progress=None,
 ) -> Path:
-    """Re-decode the input sequentially and write an H.264 mp4 with the same frame count and size."""
+    """Re-decode the input sequentially and write an H.264 mp4 with the same frame count and size.
+
+    ``progress(done, total, "render")`` is called every 8 frames."""
     out_path = Path(out_path)
     heatmaps = heatmaps or {}
     paths, hold = _paths(result), _hold(result)
@@ -144,6 +149,8 @@ def write_annotated_video(
             vf = av.VideoFrame.from_ndarray(img, format="rgb24")
             vf.pts = n
             n += 1
+            if progress and n % 8 == 0:
+                progress(n, result.input.frame_count, "render")
             for packet in stream.encode(vf):
                 container.mux(packet)
         for packet in stream.encode():

@@ -30,10 +30,18 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]", "_", name)
 
 
-def write_artifacts(result: AnalysisResult, folder: str | Path, annotate: bool = True, report: bool = True) -> None:
+def write_artifacts(
+    result: AnalysisResult, folder: str | Path, annotate: bool = True, report: bool = True, progress=None
+) -> None:
     """Write heatmaps (PNG overlay + raw .npy per face and method), ``annotated.mp4`` (videos) or
     ``annotated.png`` (images) and ``report.html`` into ``folder``; record their relative paths in
-    ``result.explanations`` / ``result.artifacts``."""
+    ``result.explanations`` / ``result.artifacts``. ``progress(done, total, "render")`` follows the
+    annotated video's frames."""
+    from ..progress import with_stage
+
+    progress = with_stage(progress)
+    if progress:
+        progress(0, result.input.frame_count if annotate and result.input.kind == "video" else None, "render")
     folder = Path(folder)
     explained = result._explained
     by_key = {(e["frame_index"], e["face"]): e for e in explained}
@@ -59,7 +67,7 @@ def write_artifacts(result: AnalysisResult, folder: str | Path, annotate: bool =
             (e["frame_index"], e["track_id"]): to_display(e["maps"][first]) for e in explained if first in e["maps"]
         }
         if result.input.kind == "video":
-            write_annotated_video(result, folder / "annotated.mp4", heat)
+            write_annotated_video(result, folder / "annotated.mp4", heat, progress=progress)
             result.artifacts["annotated"] = "annotated.mp4"
         else:
             write_annotated_image(result, load_image(result.input.path), folder / "annotated.png", heat)

@@ -1,6 +1,9 @@
-"""Self-contained HTML report of one analysis: verdict and reason, per-identity table, a timeline of
-p_fake per identity (inline SVG), thumbnails of explained faces with their heatmaps, settings,
-timings and warnings. Images are embedded as data URIs, so the file can be mailed or archived alone.
+"""Self-contained HTML report of one analysis: verdict with its calibrated probability, interval and
+reason, per-identity table (interval, share above threshold, quality flags, per-model scores of an
+ensemble), a timeline of calibrated P(fake) per identity with the smoothed line, threshold and
+uncertain band (inline SVG), explained faces and why they were chosen, the detector's model card
+("How reliable is this detector?"), settings, timings and warnings. Images are embedded as data URIs,
+so the file can be mailed or archived alone.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..aggregate import median_filter
+from ..calibration import logit, sigmoid
 from ..schema import AnalysisResult, write_atomic
 from .annotate import COLOURS, png_bytes
 
@@ -25,6 +30,8 @@ table{border-collapse:collapse;font-size:.9rem} td,th{border:1px solid #ddd;padd
 .gallery{display:flex;flex-wrap:wrap;gap:1rem} figure{margin:0;border:1px solid #ddd;padding:.4rem}
 figure img{width:160px;height:160px;image-rendering:auto;display:inline-block}
 figcaption{font-size:.8rem;color:#444} .muted{color:#777;font-size:.85rem}
+.card{border:1px solid #ddd;padding:.5rem 1rem;background:#fcfcfc} .card h3{font-size:1rem} .src{font-size:.75rem}
+.flag{display:inline-block;background:#eee;border-radius:.3rem;padding:0 .3rem;margin:0 .1rem;font-size:.8rem}
 """
 
 
@@ -54,6 +61,13 @@ def timeline_svg(result: AnalysisResult, width: int = 900, height: int = 260) ->
     for i in range(6):
         t = t_end * i / 5
         parts.append(f'<text x="{x(t):.1f}" y="{height - 14}" font-size="11" text-anchor="middle">{t:.1f}s</text>')
+    band = result.settings.band
+    if band:
+        parts.append(
+            f'<rect x="{pad_l}" y="{y(band[1]):.1f}" width="{pw}" height="{y(band[0]) - y(band[1]):.1f}" '
+            f'fill="#f5a623" fill-opacity="0.15"/><text x="{pad_l + pw + 4}" y="{y(band[1]) + 4:.1f}" font-size="11" '
+            f'fill="#b36b00">uncertain band</text>'
+        )
     thr = result.settings.threshold
     parts.append(
         f'<line x1="{pad_l}" x2="{pad_l + pw}" y1="{y(thr):.1f}" y2="{y(thr):.1f}" stroke="#d62728" '
@@ -64,10 +78,15 @@ def timeline_svg(result: AnalysisResult, width: int = 900, height: int = 260) ->
     for fr in result.frames:
         for face in fr.faces:
             series.setdefault(face.track_id, []).append((fr.time, face.p_fake))
+    window = int((result.settings.rule_params or {}).get("window", 5)) if result.input.kind == "video" else 1
     for k, (tid, pts) in enumerate(sorted(series.items())):
         c = _PALETTE[k % len(_PALETTE)]
         poly = " ".join(f"{x(t):.1f},{y(p):.1f}" for t, p in pts)
-        parts.append(f'<polyline points="{poly}" fill="none" stroke="{c}" stroke-width="2"/>')
+        parts.append(f'<polyline points="{poly}" fill="none" stroke="{c}" stroke-width="1" stroke-opacity="0.5"/>')
+        if len(pts) >= 3 and window > 1:  # the median-filtered line the identity score is computed from
+            sm = sigmoid(median_filter(logit(np.array([p for _, p in pts])), window))
+            smooth = " ".join(f"{x(t):.1f},{y(p):.1f}" for (t, _), p in zip(pts, sm, strict=True))
+            parts.append(f'<polyline points="{smooth}" fill="none" stroke="{c}" stroke-width="3"/>')
         parts.extend(f'<circle cx="{x(t):.1f}" cy="{y(p):.1f}" r="3" fill="{c}"/>' for t, p in pts)
         parts.append(
             f'<text x="{pad_l + pw + 4}" y="{pad_t + 14 + 16 * k}" font-size="12" fill="{c}">identity #{tid}</text>'
@@ -76,17 +95,55 @@ def timeline_svg(result: AnalysisResult, width: int = 900, height: int = 260) ->
     return "".join(parts)
 
 
+def _flags(counts: dict[str, int], n: int) -> str:
+    if not counts:
+        return "<span class=muted>none</span>"
+    return " ".join(f"<span class=flag>{html.escape(k)} {v}/{n}</span>" for k, v in sorted(counts.items()))
+
+
+def _interval(iv) -> str:
+    return "–" if not iv else f"{iv[0]:.2f}–{iv[1]:.2f}"
+
+
+def _cards(result: AnalysisResult) -> str:
+    from ..cards import card_html, load_card
+
+    out = []
+    for key in result.settings.models or [result.settings.model]:
+        name, _, tag = key.partition(":")
+        try:
+            card = load_card(name, tag or None)
+        except Exception:  # an unknown or file-loaded model has no card: say so
+            card = None
+        missing = f"<p>No model card for {html.escape(key)}: its accuracy is unknown.</p>"
+        out.append(card_html(card) if card else missing)
+    return "".join(out)
+
+
+_HEATMAP_NOTE = (
+    "A heatmap shows which pixels pushed <i>this model's</i> score toward its target; it is not proof that a "
+    "region was manipulated. Faces are explained as the most fake ones when an identity is fake or uncertain, "
+    "and as the most typical ones (P(fake) closest to the identity's score) when it is real."
+)
+
+
 def render_report(result: AnalysisResult, faces: Sequence[dict] = (), annotated: str | None = None) -> str:
     """HTML text. ``faces``: dicts with ``crop`` (RGB uint8), ``overlays`` {method: RGB uint8},
     ``track_id``, ``time``, ``p_fake``."""
     e = html.escape
     v = result.verdict
+    ensemble = len(result.settings.models) > 1
     rows = "".join(
         f"<tr><td>#{t.id}</td><td><span class='badge' style='background:{_rgb_hex(t.label)}'>{t.label}</span></td>"
-        f"<td>{t.n_faces}</td><td>{t.first_time:.2f}–{t.last_time:.2f} s</td><td>{t.mean_p_fake:.3f}</td>"
-        f"<td>{t.max_p_fake:.3f}</td><td>{e(t.reason)}</td></tr>"
+        f"<td>{'–' if t.score is None else f'{t.score:.2f}'}</td><td>{_interval(t.interval)}</td>"
+        f"<td>{t.n_faces}</td><td>{t.first_time:.2f}–{t.last_time:.2f} s</td>"
+        f"<td>{'–' if t.share_above is None else f'{t.share_above:.0%}'}</td><td>{t.max_p_fake:.2f}</td>"
+        f"<td>{_flags(t.flag_counts, t.n_faces)}</td>"
+        + (f"<td>{e(', '.join(f'{k} {v:.2f}' for k, v in t.model_scores.items()))}</td>" if ensemble else "")
+        + f"<td>{e(t.reason)}</td></tr>"
         for t in result.tracks
     )
+    model_col = "<th>per model</th>" if ensemble else ""
     gallery = []
     for f in faces:
         imgs = f"<img alt='face crop' src='{data_uri(f['crop'])}'>" + "".join(
@@ -95,7 +152,7 @@ def render_report(result: AnalysisResult, faces: Sequence[dict] = (), annotated:
         methods = ", ".join(f["overlays"]) or "no explanation"
         gallery.append(
             f"<figure>{imgs}<figcaption>identity #{f['track_id']} · t={f['time']:.2f} s · "
-            f"p_fake={f['p_fake']:.3f} · {e(methods)}</figcaption></figure>"
+            f"P(fake)={f['p_fake']:.2f} · {e(f.get('why') or '')} · {e(methods)}</figcaption></figure>"
         )
     inp = result.input
     info = {
@@ -120,22 +177,46 @@ def render_report(result: AnalysisResult, faces: Sequence[dict] = (), annotated:
 <style>{_CSS}</style></head><body>
 <h1>fakescope report: {e(inp.name)}</h1>
 <p id="verdict"><span class="badge" style="background:{_rgb_hex(v.label)}">{v.label.upper()}</span>
-{"" if v.score is None else f" score {v.score:.3f} · "}{e(v.reason)}</p>
+{"" if v.score is None else f" P(fake) {v.score:.2f}" + (f" (90 % interval {_interval(v.interval)})" if v.interval
+ else "") + " · "}{e(v.reason)}</p>
+<p class="muted">P(fake) is the detector's calibrated probability: {e(_calibration_note(result))}
+Identities whose score lies in the uncertain band ({e(_band_text(result))}) are reported <b>uncertain</b>.</p>
 <p class="muted">model {e(result.settings.model)} ({e(str(result.settings.weights))}) · detector
 {e(result.settings.detector)} · rule {e(result.settings.rule)} @ {result.settings.threshold:g} ·
 fakescope {e(result.fakescope_version)} · {e(result.created)}</p>
 <h2>Identities</h2>
-<table><tr><th>id</th><th>verdict</th><th>faces</th><th>span</th><th>mean p_fake</th><th>max p_fake</th>
+<table><tr><th>id</th><th>verdict</th><th>P(fake)</th><th>90 % interval</th><th>faces</th><th>span</th>
+<th>faces above {result.settings.threshold:g}</th><th>max face P(fake)</th><th>quality flags</th>{model_col}
 <th>reason</th></tr>{rows}</table>
+<p class="muted">Quality flags: small = the face was enlarged more than 2× to the model's input; blurry, compressed,
+profile (head turned), partial (cut by the frame edge). Flagged faces count less; identities with mostly soft
+faces are not called fake.</p>
 <h2>Timeline</h2>{timeline_svg(result)}
-<h2>Explained faces</h2><div class="gallery">{"".join(gallery) or "<p class='muted'>none</p>"}</div>
+<h2>Explained faces</h2><p class="muted">{_HEATMAP_NOTE}</p>
+<div class="gallery">{"".join(gallery) or "<p class='muted'>none</p>"}</div>
 {video}
+<h2>How reliable is this detector?</h2>{_cards(result)}
 <h2>Input</h2><table>{kv(info)}</table>
 <h2>Settings</h2><table>{kv(result.settings.model_dump())}</table>
 <h2>Timings (s)</h2><table>{kv(result.timings)}</table>
 {f"<h2>Warnings</h2><ul>{warn}</ul>" if warn else ""}
 </body></html>
 """
+
+
+def _calibration_note(result: AnalysisResult) -> str:
+    parts = []
+    for key, c in result.settings.calibration.items():
+        if c.get("method") in (None, "identity"):
+            parts.append(f"{key}: not calibrated (raw model output)")
+        else:
+            parts.append(f"{key}: {c['method']} scaling fitted on {c.get('source') or 'labelled faces'}")
+    return "; ".join(parts) + "." if parts else "raw model output."
+
+
+def _band_text(result: AnalysisResult) -> str:
+    b = result.settings.band
+    return f"{b[0]:g}–{b[1]:g}" if b else "none: this rule has no uncertain band"
 
 
 def write_report(result: AnalysisResult, out_path: str | Path, faces: Sequence[dict] = (), annotated=None) -> Path:

@@ -7,12 +7,15 @@ Layout under ``settings.data_dir``::
     jobs/<id>/result.json        the same AnalysisResult JSON as ``fakescope analyze`` writes
     jobs/<id>/report.html, annotated.mp4|png, heatmaps/*.png|npy
 
-Admission is bounded: at most ``workers + queue_size`` jobs are in flight (uploading, queued or
-running); one more is refused with :class:`QueueFull` (HTTP 429). A job runs on a worker thread with
+An HTTP upload is received into ``uploads/`` first (at most ``max_uploads`` at once, each with an
+idle and a total timeout), so a slow or stalled client never holds a job slot. Admission is bounded:
+at most ``workers + queue_size`` jobs are in flight (being checked, queued or running); one more is
+refused with :class:`QueueFull` (HTTP 429). A job runs on a worker thread with
 an :class:`~fakescope.pipeline.Analyzer` taken from a pool keyed by model/weights/face detector, so
 a model is loaded once per configuration, not once per job. The per-job timeout and cancellation are
 checked between sampled frames (threads cannot be killed). On start-up, jobs a previous process left
-queued or running are marked failed with :data:`RESTART_REASON`.
+queued are queued again (their uploads are on disk); a job it left running is retried once, and
+fails with :data:`RESTART_REASON` if a restart interrupts it again.
 """
 
 from __future__ import annotations
@@ -40,12 +43,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..errors import FakescopeError, MediaError
 from ..media import Sampling, probe, sniff_kind
 from ..pipeline import DEFAULT_MODEL, AnalyzeConfig, Analyzer, ProgressFn
+from ..rules import DEFAULT_RULE
 from ..schema import AnalysisResult
 from .settings import ServerSettings
 
 log = logging.getLogger(__name__)
 
 RESTART_REASON = "interrupted by a server restart"
+MAX_ATTEMPTS = 2  # a job interrupted by a restart is retried once
 JOB_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 Status = Literal["queued", "running", "done", "failed"]
 
@@ -62,7 +67,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     size_bytes INTEGER,
     error TEXT,
     result_path TEXT,
-    artifacts TEXT
+    artifacts TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 """
@@ -104,12 +110,12 @@ class AnalysisOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), str_strip_whitespace=True)
 
-    model: str = Field(DEFAULT_MODEL, description="detector model (GET /v1/models)")
+    model: str = Field(DEFAULT_MODEL, description="detector model, or an ensemble 'a,b:TAG' (GET /v1/models)")
     weights: str = Field("default", description="weight tag of the model; 'default' for the model's default")
     detector: str | None = Field(None, description="face detector (default: the library's default)")
     frames: str | None = Field(None, description="frame sampling: even:N, every:K, all, or N")
-    rule: str = Field("share", description="verdict rule")
-    threshold: float = Field(0.5, ge=0.0, le=1.0, description="p_fake above which a face counts as fake")
+    rule: str = Field(DEFAULT_RULE, description="verdict rule")
+    threshold: float = Field(0.5, ge=0.0, le=1.0, description="calibrated P(fake) above which a face counts as fake")
     min_faces: int | None = Field(None, ge=1, le=100_000, description="fewest faces a track needs")
     explain: list[str] = Field(default_factory=list, description="explanation methods (comma list)")
     explain_per_track: int = Field(4, ge=1, le=32, description="faces explained per identity")
@@ -145,17 +151,23 @@ class AnalysisOptions(BaseModel):
     @model_validator(mode="after")
     def _registries(self) -> AnalysisOptions:
         from ..faces import list_face_detectors
-        from ..models import get_model_info, list_models
+        from ..models import get_model_info, list_models, list_runnable_models
         from ..rules import list_rules
 
         def known(kind: str, name: str, names: list[str]) -> None:
             if name not in names:
                 raise ValueError(f"unknown {kind} {name!r} (known: {', '.join(names) or 'none'})")
 
-        known("model", self.model, list_models())
-        tags = list(get_model_info(self.model).weights)
-        if self.weights not in ("default", "none"):
-            known(f"weights tag of {self.model}", self.weights, tags)
+        from ..pipeline import parse_models
+
+        members = parse_models(self.model, self.weights)
+        for name, tag in members:
+            known("model", name, list_models())
+            if tag not in ("default", "none"):
+                known(f"weights tag of {name}", tag, list(get_model_info(name).weights))
+            elif tag == "default" and get_model_info(name).default_weights is None:
+                raise ValueError(f"model {name!r} ships no trained weights (runnable models: "
+                                 f"{', '.join(list_runnable_models())})")
         if self.detector is not None:
             known("face detector", self.detector, list_face_detectors())
         known("rule", self.rule, list_rules())
@@ -165,6 +177,15 @@ class AnalysisOptions(BaseModel):
                 raise ValueError("explanations are not available in this installation")
             for m in self.explain:
                 known("explainer", m, names)
+            from ..explainers import explainer_class
+            from ..explainers.compat import unsupported_methods
+
+            explained_model = members[0][0]  # the explanations are of the first model
+            bad = unsupported_methods(explained_model)
+            for m in self.explain:
+                reason = bad.get(explainer_class(m).name)
+                if reason:
+                    raise ValueError(f"explainer {m!r} cannot explain model {explained_model!r}: {reason}")
         return self
 
     def to_config(self, default_frames: str = "even:32") -> AnalyzeConfig:
@@ -231,8 +252,8 @@ AnalyzerFactory = Callable[[AnalyzeConfig], AnalyzerLike]
 
 def _pool_key(cfg: AnalyzeConfig) -> tuple:
     """What an Analyzer loads at construction: the model and the face detector."""
-    return (cfg.model, cfg.weights, cfg.checkpoint_path, cfg.detector, cfg.det_threshold, cfg.detect_max_side,
-            cfg.min_face_size)
+    return (cfg.model, cfg.weights, cfg.checkpoint_path, cfg.calibration, cfg.detector, cfg.det_threshold,
+            cfg.detect_max_side, cfg.min_face_size)
 
 
 class AnalyzerPool:
@@ -284,7 +305,8 @@ class Job:
     error: str | None = None
     result_path: str | None = None
     artifacts: list[str] = field(default_factory=list)
-    progress: tuple[int, int | None] | None = None
+    progress: tuple[str, int, int | None] | None = None  # (stage, done, total) while running
+    queue_position: int | None = None  # 1 = next to run, while queued
 
 
 @dataclass
@@ -342,12 +364,16 @@ class JobStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        if "attempts" not in {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}:  # older databases
+            self._db.execute("ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
         self.pool = AnalyzerPool(analyzer_factory or Analyzer)
         self.capacity = settings.workers + settings.queue_size
-        self._inflight = 0  # reserved slots: uploading + queued + running
+        self._inflight = 0  # reserved slots: being checked + queued + running
+        self._uploading = 0  # HTTP bodies being received (they hold no job slot)
+        shutil.rmtree(settings.uploads_dir, ignore_errors=True)  # bodies a previous process left half-read
         self._live: dict[str, str] = {}  # job id -> "queued" | "running" (this process only)
         self._cancel: dict[str, threading.Event] = {}
-        self._progress: dict[str, tuple[int, int | None]] = {}
+        self._progress: dict[str, tuple[str, int, int | None]] = {}
         self._pending: queue.Queue[str | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._closed = False
@@ -358,19 +384,39 @@ class JobStore:
     # -- life cycle ------------------------------------------------------------------------------
 
     def _recover(self) -> int:
-        """Mark jobs a previous process left queued/running as failed; drop orphan job folders."""
+        """Queue again the jobs a previous process left queued or running; drop orphan job folders.
+
+        A job that was running is retried once (``MAX_ATTEMPTS``); one interrupted again, or whose
+        upload is gone, fails with a reason. Returns the number of jobs queued again."""
+        requeued: list[str] = []
         with self._lock:
-            cur = self._db.execute(
-                "UPDATE jobs SET status='failed', error=?, finished=? WHERE status IN ('queued','running')",
-                (RESTART_REASON, _now()),
-            )
+            rows = self._db.execute(
+                "SELECT id, status, attempts FROM jobs WHERE status IN ('queued','running') ORDER BY created"
+            ).fetchall()
+            for row in rows:
+                job_id, folder = row["id"], self.jobs_dir / row["id"]
+                if not JOB_ID_RE.match(job_id) or not any(folder.glob("input.*")):
+                    self._fail(job_id, f"{RESTART_REASON}, and its upload is gone")
+                elif row["status"] == "running" and row["attempts"] >= MAX_ATTEMPTS:
+                    self._fail(job_id, f"{RESTART_REASON} {row['attempts']} times; not retried again")
+                else:
+                    if row["status"] == "running":  # start over from the upload
+                        for p in folder.iterdir():
+                            if not p.name.startswith("input."):
+                                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+                    self._set(job_id, status="queued", started=None)
+                    requeued.append(job_id)
+            for job_id in requeued:
+                self._live[job_id] = "queued"
+                self._inflight += 1
+                self._pending.put(job_id)
             known = {r[0] for r in self._db.execute("SELECT id FROM jobs")}
         for d in self.jobs_dir.iterdir():
             if d.is_dir() and JOB_ID_RE.match(d.name) and d.name not in known:
                 shutil.rmtree(d, ignore_errors=True)
-        if cur.rowcount:
-            log.warning("%d job(s) were %s", cur.rowcount, RESTART_REASON)
-        return cur.rowcount
+        if rows:
+            log.warning("%d job(s) were %s: %d queued again", len(rows), RESTART_REASON, len(requeued))
+        return len(requeued)
 
     def start(self) -> None:
         if self._threads:
@@ -401,9 +447,35 @@ class JobStore:
     def in_flight(self) -> int:
         return self._inflight
 
+    @property
+    def uploading(self) -> int:
+        return self._uploading
+
     def has_capacity(self) -> bool:
         with self._lock:
             return self._inflight < self.capacity
+
+    @contextmanager
+    def upload_slot(self) -> Iterator[Path]:
+        """Count one body being received (or raise :class:`QueueFull` past ``max_uploads``) and give a
+        fresh file for it under ``uploads/``; the file is removed on exit unless it was moved away."""
+        s = self.settings
+        with self._lock:
+            if self._closed:
+                raise QueueFull("the server is shutting down")
+            if self._uploading >= s.max_uploads:
+                raise QueueFull(f"{s.max_uploads} upload(s) already in progress")
+            self._uploading += 1
+        try:
+            s.uploads_dir.mkdir(parents=True, exist_ok=True)
+            path = s.uploads_dir / f"{uuid.uuid4().hex}.part"
+            try:
+                yield path
+            finally:
+                path.unlink(missing_ok=True)
+        finally:
+            with self._lock:
+                self._uploading -= 1
 
     @contextmanager
     def admission(self) -> Iterator[Ticket]:
@@ -516,7 +588,14 @@ class JobStore:
             result_path=row["result_path"],
             artifacts=json.loads(row["artifacts"] or "[]"),
             progress=self._progress.get(row["id"]),
+            queue_position=self._queue_position(row["id"]) if row["status"] == "queued" else None,
         )
+
+    def _queue_position(self, job_id: str) -> int | None:
+        """1-based place of a queued job among this process's queued jobs (first in, first out)."""
+        with self._lock:
+            queued = [j for j, state in self._live.items() if state == "queued"]
+        return queued.index(job_id) + 1 if job_id in queued else None
 
     def get(self, job_id: str) -> Job | None:
         if not JOB_ID_RE.match(job_id or ""):
@@ -589,7 +668,8 @@ class JobStore:
                     continue  # deleted while queued (its slot was released then)
                 self._live[job_id] = "running"
                 cancel = self._cancel[job_id] = threading.Event()
-                self._set(job_id, status="running", started=_now())
+                self._db.execute("UPDATE jobs SET status='running', started=?, attempts=attempts+1 WHERE id=?",
+                                 (_now(), job_id))
             try:
                 self._run(job_id, cancel)
             finally:
@@ -618,8 +698,8 @@ class JobStore:
             if time.monotonic() > deadline:
                 raise _TimedOut
 
-        def progress(done: int, total: int | None) -> None:
-            self._progress[job_id] = (done, total)
+        def progress(done: int, total: int | None, stage: str = "detect") -> None:
+            self._progress[job_id] = (stage, done, total)
             check()
 
         try:
@@ -632,17 +712,21 @@ class JobStore:
                 result = analyzer.analyze(inputs[0], progress=progress)
             check()
             result.input.name = job.filename or result.input.name
+            _scrub(result, folder, job.filename, s.data_dir)  # before the report shows the warnings
             annotate = s.annotate if opts.annotate is None else opts.annotate
             if annotate or s.report or result.explanations:
                 try:
                     from ..render.artifacts import write_artifacts
 
-                    write_artifacts(result, folder, annotate=annotate, report=s.report)
+                    write_artifacts(result, folder, annotate=annotate, report=s.report, progress=progress)
+                except (_Cancelled, _TimedOut):
+                    raise
                 except Exception as e:  # pictures are a bonus: never lose the verdict for them
                     log.warning("job %s: could not write pictures: %s", job_id, e, exc_info=log.isEnabledFor(10))
                     result.warnings.append(one_line(f"could not write pictures: {type(e).__name__}: {e}"))
             check()
             result.input.path = inputs[0].name  # never publish the server's folders
+            _scrub(result, folder, job.filename, s.data_dir)
             result.save(folder / "result.json")
             artifacts = ["result.json", *_artifact_names(result)]
             artifacts = [a for a in dict.fromkeys(artifacts) if ARTIFACT_RE.match(a) and (folder / a).is_file()]
@@ -652,14 +736,19 @@ class JobStore:
         except _Cancelled:
             if not self._closed:
                 return  # deleted: the worker loop removes the folder
-            self._fail(job_id, "cancelled: the server shut down")
+            # a graceful shutdown is no failure: the next start runs the job again from its upload
+            with self._lock:
+                self._db.execute(
+                    "UPDATE jobs SET status='queued', started=NULL, attempts=MAX(attempts-1, 0) WHERE id=?", (job_id,)
+                )
         except _TimedOut:
             self._fail(job_id, f"timed out after {s.job_timeout_s:g} s (job_timeout_s)")
         except FakescopeError as e:
-            self._fail(job_id, _clean_paths(str(e), folder, job.filename))
+            self._fail(job_id, _clean_paths(str(e), folder, job.filename, s.data_dir))
         except Exception as e:
             log.exception("job %s: unexpected error", job_id)
-            self._fail(job_id, _clean_paths(f"unexpected error: {type(e).__name__}: {e}", folder, job.filename))
+            self._fail(job_id, _clean_paths(f"unexpected error: {type(e).__name__}: {e}", folder, job.filename,
+                                            s.data_dir))
 
     def _fail(self, job_id: str, error: str) -> None:
         self._set(job_id, status="failed", finished=_now(), error=one_line(error))
@@ -689,8 +778,20 @@ def _artifact_names(result: AnalysisResult) -> list[str]:
     return names
 
 
-def _clean_paths(msg: str, folder: Path, filename: str | None) -> str:
+def _clean_paths(msg: str, folder: Path, filename: str | None, data_dir: Path | None = None) -> str:
+    """``msg`` without the server's paths: the upload becomes the client's file name, the job folder
+    ``<job>``, anything else under the data folder ``<data>``."""
     name = filename or "upload"
     for p in sorted(folder.glob("input.*"), key=lambda p: -len(str(p))):
         msg = msg.replace(str(p), name)
-    return msg.replace(str(folder), "<job>")
+    msg = msg.replace(str(folder), "<job>")
+    return msg.replace(str(data_dir), "<data>") if data_dir is not None else msg
+
+
+def _scrub(result: AnalysisResult, folder: Path, filename: str | None, data_dir: Path) -> None:
+    """Remove server paths from every free text of a result a client will see (warnings, reasons)."""
+    clean = lambda t: _clean_paths(t, folder, filename, data_dir)  # noqa: E731
+    result.warnings = [clean(w) for w in result.warnings]
+    result.verdict.reason = clean(result.verdict.reason)
+    for t in result.tracks:
+        t.reason = clean(t.reason)

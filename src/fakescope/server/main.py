@@ -13,6 +13,11 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.responses import RedirectResponse
 
+try:  # /docs and /redoc from assets installed with the package (FastAPI's default pages load a CDN)
+    from fastapi_offline import FastAPIOffline as _make_app
+except ImportError:  # pragma: no cover - the server extra installs it
+    _make_app = FastAPI
+
 from .. import __version__
 from .api.routes import analyses, meta
 from .deps import require_token, token_ok
@@ -32,7 +37,7 @@ def create_app(settings: ServerSettings | None = None, *, analyzer_factory: Anal
         yield
         store.close()
 
-    app = FastAPI(
+    app = _make_app(
         title="fakescope",
         version=__version__,
         summary="Offline, explainable deepfake detection: upload a video or image, get verdicts and heatmaps.",

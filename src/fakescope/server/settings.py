@@ -40,6 +40,9 @@ class ServerSettings(BaseSettings):
     job_timeout_s: float = Field(900.0, gt=0, description="a job running longer fails (checked between frames)")
     workers: int = Field(1, ge=1, le=32, description="analyses running at once (threads)")
     queue_size: int = Field(4, ge=0, le=10_000, description="jobs waiting for a worker; one more → 429")
+    max_uploads: int = Field(16, ge=1, le=10_000, description="uploads being received at once; one more → 429")
+    upload_idle_timeout_s: float = Field(30.0, gt=0, description="an upload that sends nothing this long → 408")
+    upload_timeout_s: float = Field(900.0, gt=0, description="an upload body that takes longer → 408")
     token: SecretStr | None = Field(None, description="bearer token; required unless bound to loopback")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -74,3 +77,8 @@ class ServerSettings(BaseSettings):
     @property
     def jobs_dir(self) -> Path:
         return self.data_dir / "jobs"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Bodies being received (before they hold a job slot)."""
+        return self.data_dir / "uploads"

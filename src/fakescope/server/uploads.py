@@ -1,12 +1,16 @@
 """Stream a ``multipart/form-data`` upload to disk, enforcing the size limit while the bytes arrive.
 
 Starlette's ``request.form()`` spools the whole body before a route runs; this parser writes the one
-file part straight into the job folder in chunks and stops at the first byte over the limit, so an
-oversized upload costs at most ``max_bytes`` of disk and is answered 413 at once.
+file part straight to disk in chunks and stops at the first byte over the limit, so an oversized
+upload costs at most ``max_bytes`` of disk and is answered 413 at once. A body that stalls (no bytes
+for ``idle_timeout`` seconds) or takes longer than ``total_timeout`` is answered 408, and a client
+that goes away mid-body is reported as :class:`ClientGone` (a normal event, not an error).
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +22,47 @@ from starlette.requests import ClientDisconnect, Request
 
 FILE_FIELD = "file"
 _FORM_SLACK = 256 * 1024  # headers and option fields around the file part
+DEFAULT_IDLE_TIMEOUT = 30.0  # seconds without a byte before a body counts as stalled
+
+
+class UploadError(Exception):
+    """A malformed or refused upload: HTTP ``status_code`` and a one-line ``detail``."""
+
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its body was complete."""
+
+
+async def body_chunks(
+    request: Request, idle_timeout: float = DEFAULT_IDLE_TIMEOUT, total_timeout: float = math.inf
+) -> AsyncIterator[bytes]:
+    """The request body in chunks, with a per-chunk idle timeout and a whole-body timeout.
+
+    Raises :class:`UploadError` 408 when the client stalls and :class:`ClientGone` when it disconnects."""
+    end = time.monotonic() + total_timeout
+    stream = request.stream()
+    while True:
+        left = end - time.monotonic()
+        wait = min(idle_timeout, left)
+        if wait <= 0:
+            raise UploadError(408, f"upload took longer than {total_timeout:g} s")
+        try:
+            with anyio.fail_after(wait):
+                chunk = await stream.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            if wait < idle_timeout:
+                raise UploadError(408, f"upload took longer than {total_timeout:g} s") from None
+            raise UploadError(408, f"upload stalled: no bytes for {idle_timeout:g} s") from None
+        except ClientDisconnect:
+            raise ClientGone() from None
+        yield chunk
 
 
 def drain_limit(max_bytes: int) -> int:
@@ -38,25 +83,18 @@ async def discard(chunks: AsyncIterator[bytes], limit: int) -> None:
             n += len(chunk)
             if n > limit:
                 return
-    except (ClientDisconnect, RuntimeError):  # RuntimeError: the stream was already consumed
+    except (ClientDisconnect, ClientGone, UploadError, RuntimeError):  # RuntimeError: already consumed
         return
 
 
-async def discard_body(request: Request, max_bytes: int) -> None:
-    """:func:`discard` the whole unread body of ``request``, unless its declared length is hopeless."""
+async def discard_body(request: Request, max_bytes: int, idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> None:
+    """:func:`discard` the whole unread body of ``request``, unless its declared length is hopeless.
+
+    A stalled body is dropped after ``idle_timeout`` (the refusal is sent anyway)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > drain_limit(max_bytes):
         return
-    await discard(request.stream(), drain_limit(max_bytes))
-
-
-class UploadError(Exception):
-    """A malformed or refused upload: HTTP ``status_code`` and a one-line ``detail``."""
-
-    def __init__(self, status_code: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status_code = status_code
-        self.detail = detail
+    await discard(body_chunks(request, idle_timeout), drain_limit(max_bytes))
 
 
 @dataclass
@@ -87,19 +125,22 @@ async def receive_upload(
     *,
     max_fields: int = 32,
     max_field_bytes: int = 8192,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    total_timeout: float = math.inf,
 ) -> Upload:
     """Parse the request body; write the ``file`` part to ``dest``; return the text fields.
 
     Raises :class:`UploadError`: 415 (not multipart), 400 (malformed, no file, several files,
     too many or too long fields), 413 (more than ``max_bytes`` in the file part, or a declared
-    ``Content-Length`` that cannot fit)."""
+    ``Content-Length`` that cannot fit), 408 (the body stalled or took too long); :class:`ClientGone`
+    when the client disconnects."""
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data":
-        await discard_body(request, max_bytes)
+        await discard_body(request, max_bytes, idle_timeout)
         raise UploadError(415, "send the file as multipart/form-data with a 'file' field")
     boundary = params.get(b"boundary")
     if not boundary:
-        await discard_body(request, max_bytes)
+        await discard_body(request, max_bytes, idle_timeout)
         raise UploadError(400, "multipart body without a boundary")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes + _FORM_SLACK:
@@ -173,7 +214,7 @@ async def receive_upload(
         },
     )
     fh = await anyio.open_file(dest, "wb")
-    stream = request.stream()
+    stream = body_chunks(request, idle_timeout, total_timeout)
     try:
         async for chunk in stream:
             try:
@@ -187,10 +228,15 @@ async def receive_upload(
             parser.finalize()
         except FormParserError as e:
             raise UploadError(400, f"malformed multipart body ({e})") from None
-    except UploadError:
+    except UploadError as e:
         await fh.aclose()
         await anyio.Path(dest).unlink(missing_ok=True)
-        await discard(stream, drain_limit(max_bytes))  # the rest of the refused body, bounded
+        if e.status_code != 408:
+            await discard(stream, drain_limit(max_bytes))  # the rest of the refused body, bounded
+        raise
+    except ClientGone:
+        await fh.aclose()
+        await anyio.Path(dest).unlink(missing_ok=True)
         raise
     finally:
         await fh.aclose()

@@ -17,26 +17,45 @@ import pandas as pd
 from pydantic import ValidationError
 
 from ..pipeline import DEFAULT_MODEL
+from ..progress import UNITS, describe
+from ..rules import DEFAULT_RULE
 from .jobs import AnalysisOptions, JobStore, QueueFull, Rejected, options_error
 
 THEME_CSS = """
 #verdict .fs-badge {display:inline-block;padding:.15em .6em;border-radius:.4em;color:#fff;font-weight:700;
   letter-spacing:.04em;margin-right:.5em}
 #verdict .fs-fake {background:#c0392b} #verdict .fs-real {background:#1e8449}
-#verdict .fs-inconclusive {background:#b7950b} #verdict .fs-muted {color:#777}
+#verdict .fs-inconclusive {background:#7f8c8d} #verdict .fs-uncertain {background:#d68910}
+#verdict .fs-muted {color:#777}
 """
 
-_TRACK_COLUMNS = ["identity", "verdict", "faces", "span (s)", "mean p_fake", "max p_fake", "reason"]
-_TRACK_WIDTHS = ["9%", "10%", "7%", "13%", "10%", "10%", "41%"]
+_TRACK_COLUMNS = ["identity", "verdict", "P(fake)", "90% interval", "faces", "span (s)", "quality flags",
+                  "per model", "reason"]
+_TRACK_WIDTHS = ["7%", "9%", "7%", "9%", "6%", "9%", "12%", "12%", "29%"]
 DEFAULT_EXPLAIN = "gradcam"
 
 
-def _choices() -> tuple[list[str], list[str], list[str]]:
-    from ..models import list_models
+def _choices() -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    """(runnable models as (label, name) with a one-line description, rules, explainers for the default model)."""
+    from ..models import list_runnable_models, model_summary
     from ..rules import list_rules
     from .jobs import _explainer_names
 
-    return list_models(), list_rules(), _explainer_names() or []
+    models = [(f"{n} — {_short(model_summary(n))}", n) for n in list_runnable_models()]
+    return models, list_rules(), _explainers_for(DEFAULT_MODEL) if _explainer_names() else []
+
+
+def _short(text: str, limit: int = 90) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _explainers_for(model: str) -> list[str]:
+    """Methods that can explain ``model`` (an attention method is not offered for a CNN)."""
+    try:
+        from ..explainers.compat import supported_methods
+    except ImportError:
+        return []
+    return supported_methods(model)
 
 
 def _status_html(text: str) -> str:
@@ -46,11 +65,16 @@ def _status_html(text: str) -> str:
 def _verdict_html(result: dict) -> str:
     v = result["verdict"]
     label = v["label"]
-    score = "" if v.get("score") is None else f" · score {v['score']:.3f}"
+    iv = v.get("interval")
+    score = "" if v.get("score") is None else f" · P(fake) {v['score']:.2f}" + (
+        f" (90 % interval {iv[0]:.2f}–{iv[1]:.2f})" if iv else "")
+    band = result["settings"].get("band")
+    band_note = (f"<p class='fs-muted'>P(fake) is calibrated; identities between {band[0]:g} and {band[1]:g} are "
+                 "reported uncertain. See “How reliable is this detector?” below.</p>") if band else ""
     name = html.escape(result["input"].get("name") or "")
     return (
         f"<p><span class='fs-badge fs-{label}'>{label.upper()}</span><b>Verdict: {label}</b>{score}</p>"
-        f"<p>{html.escape(v['reason'])}</p>"
+        f"<p>{html.escape(v['reason'])}</p>{band_note}"
         f"<p class='fs-muted'>{name} · {len(result['tracks'])} identit{'y' if len(result['tracks']) == 1 else 'ies'}"
         f" · {sum(len(f['faces']) for f in result['frames'])} faces in {len(result['frames'])} sampled frame(s)"
         f" · model {html.escape(result['settings']['model'])}</p>"
@@ -63,10 +87,12 @@ def _tracks_frame(result: dict) -> pd.DataFrame:
         [
             f"#{t['id']}",
             t["label"],
+            "–" if t.get("score") is None else round(t["score"], 2),
+            "–" if not t.get("interval") else f"{t['interval'][0]:.2f}–{t['interval'][1]:.2f}",
             t["n_faces"],
             f"{t['first_time']:.2f}–{t['last_time']:.2f}",
-            round(t["mean_p_fake"], 3),
-            round(t["max_p_fake"], 3),
+            ", ".join(f"{k} {v}" for k, v in sorted((t.get("flag_counts") or {}).items())) or "none",
+            ", ".join(f"{k} {v:.2f}" for k, v in (t.get("model_scores") or {}).items()) or "–",
             t["reason"],
         ]
         for t in result["tracks"]
@@ -91,8 +117,47 @@ def _gallery(folder: Path, result: dict, method: str | None) -> list[tuple[str, 
             continue
         path = folder / rec["overlay"]
         if path.is_file():
-            items.append((str(path), f"#{rec['track_id']} · t={rec['time']:.2f} s · p_fake={rec['p_fake']:.3f}"))
+            why = f" · {rec['why']}" if rec.get("why") else ""
+            items.append((str(path), f"#{rec['track_id']} · t={rec['time']:.2f} s · P(fake)={rec['p_fake']:.2f}{why}"))
     return items
+
+
+class SessionJobs:
+    """The unfinished jobs each browser session started, so they are cancelled when it goes away."""
+
+    def __init__(self, store: JobStore) -> None:
+        self.store = store
+        self._jobs: dict[str, set[str]] = {}
+
+    def add(self, session: str | None, job_id: str) -> None:
+        if session:
+            self._jobs.setdefault(session, set()).add(job_id)
+
+    def cancel(self, job_id: str | None) -> bool:
+        """Cancel (and delete) a queued or running job; finished ones are kept."""
+        job = self.store.get(job_id) if job_id else None
+        if job is None or job.status not in ("queued", "running"):
+            return False
+        return self.store.delete(job.id)
+
+    def close(self, session: str | None) -> int:
+        """The session is gone: cancel its unfinished jobs; returns how many."""
+        return sum(self.cancel(j) for j in self._jobs.pop(session or "", set()))
+
+
+def _cards_html(models: str) -> str:
+    """Model cards of every model of ``models`` ("a,b:tag"), as HTML for the web app's panel."""
+    from ..cards import card_html, load_card
+
+    parts = []
+    for spec in models.split(","):
+        name, _, tag = spec.strip().rstrip("'").partition(":")
+        try:
+            card = load_card(name, tag or None)
+        except Exception:  # unknown model: say so instead of failing the page
+            card = None
+        parts.append(card_html(card) if card else f"<p>No model card for {html.escape(spec)}.</p>")
+    return "".join(parts)
 
 
 def build_demo(store: JobStore) -> gr.Blocks:
@@ -112,15 +177,18 @@ def build_demo(store: JobStore) -> gr.Blocks:
             with gr.Column(scale=1, min_width=300):
                 media = gr.File(label="Video or image", file_count="single", type="filepath", elem_id="media")
                 with gr.Accordion("Options", open=False, elem_id="options"):
-                    model = gr.Dropdown(models, value=DEFAULT_MODEL, label="Detector model")
+                    model = gr.Dropdown(models, value=DEFAULT_MODEL, label="Detector model", elem_id="model",
+                                        info="models whose trained weights are installed")
                     explain = gr.Dropdown(
                         explainers, value=default_explain, multiselect=True, label="Explanation methods",
                         elem_id="explain",
                     )
                     frames = gr.Textbox(settings.default_frames, label="Frames (even:N, every:K, all)")
-                    rule = gr.Dropdown(rules, value="share", label="Verdict rule")
-                    threshold = gr.Slider(0.0, 1.0, value=0.5, step=0.01, label="p_fake threshold")
-                run = gr.Button("Analyse", variant="primary", elem_id="analyse")
+                    rule = gr.Dropdown(rules, value=DEFAULT_RULE, label="Verdict rule")
+                    threshold = gr.Slider(0.0, 1.0, value=0.5, step=0.01, label="P(fake) threshold")
+                with gr.Row():
+                    run = gr.Button("Analyse", variant="primary", elem_id="analyse")
+                    stop = gr.Button("Cancel", variant="stop", elem_id="cancel")
             with gr.Column(scale=2):
                 verdict = gr.HTML(_status_html("Upload a file and press Analyse."), elem_id="verdict")
                 tracks = gr.Dataframe(
@@ -141,11 +209,18 @@ def build_demo(store: JobStore) -> gr.Blocks:
                                      elem_id="heatmaps")
             downloads = gr.File(label="Downloads (result.json, report.html)", file_count="multiple",
                                 interactive=False, elem_id="downloads")
+        with gr.Accordion("How reliable is this detector?", open=False, elem_id="model-card"):
+            card = gr.HTML(_cards_html(DEFAULT_MODEL))
 
-        outputs = [job_state, verdict, tracks, timeline, annotated_video, annotated_image, method, gallery, downloads]
+        outputs = [job_state, verdict, tracks, timeline, annotated_video, annotated_image, method, gallery, downloads,
+                   card]
         keep = [gr.skip()] * (len(outputs) - 2)
 
-        def analyse(file, model_name, methods, frames_text, rule_name, thr, progress=gr.Progress()) -> Iterator:
+        sessions = SessionJobs(store)
+
+        def analyse(
+            file, model_name, methods, frames_text, rule_name, thr, request: gr.Request, progress=gr.Progress()
+        ) -> Iterator:
             if not file:
                 raise gr.Error("Choose a video or an image first.")
             try:
@@ -153,7 +228,7 @@ def build_demo(store: JobStore) -> gr.Blocks:
                     model=model_name or DEFAULT_MODEL,
                     explain=list(methods or []),
                     frames=(frames_text or "").strip() or None,
-                    rule=rule_name or "share",
+                    rule=rule_name or DEFAULT_RULE,
                     threshold=float(thr),
                 )
             except ValidationError as e:
@@ -162,6 +237,7 @@ def build_demo(store: JobStore) -> gr.Blocks:
                 job = store.submit_file(file, Path(file).name, options)
             except (Rejected, QueueFull) as e:
                 raise gr.Error(str(getattr(e, "detail", e))) from None
+            sessions.add(getattr(request, "session_hash", None), job.id)
             yield [job.id, _status_html("Queued…"), *keep]
             deadline = time.monotonic() + settings.job_timeout_s + 120
             last = None
@@ -172,12 +248,15 @@ def build_demo(store: JobStore) -> gr.Blocks:
                 if job.status in ("done", "failed"):
                     break
                 if job.status == "running" and job.progress:
-                    done, total = job.progress
-                    progress((done, total), desc="Analysing frames", unit="frames")
-                    text = f"Analysing… frame {done}" + (f" of {total}" if total else "")
+                    stage, done, total = job.progress
+                    text = describe(stage, done, total)
+                    progress((done, total) if total else None, desc=text, unit=UNITS.get(stage) or "steps")
+                elif job.status == "queued":
+                    text = f"Queued (position {job.queue_position or 1})…"
+                    progress(None, desc=text)
                 else:
-                    progress(None, desc="Queued" if job.status == "queued" else "Loading the model")
-                    text = "Queued…" if job.status == "queued" else "Analysing…"
+                    text = "Loading the model…"
+                    progress(None, desc=text)
                 if text != last:
                     last = text
                     yield [job.id, _status_html(text), *keep]
@@ -209,6 +288,7 @@ def build_demo(store: JobStore) -> gr.Blocks:
                 gr.update(choices=methods_done, value=first),
                 _gallery(folder, result, first),
                 files,
+                _cards_html(",".join(result["settings"].get("models") or [result["settings"]["model"]])),
             ]
 
         def switch(job_id: str | None, chosen: str | None) -> list[tuple[str, str]]:
@@ -216,12 +296,29 @@ def build_demo(store: JobStore) -> gr.Blocks:
             result = store.load_result(job) if job else None
             return _gallery(store.folder(job_id), result, chosen) if result else []
 
-        run.click(
+        running = run.click(
             analyse,
             [media, model, explain, frames, rule, threshold],
             outputs,
             concurrency_limit=store.capacity,
             api_name="analyse",
         )
+
+        def cancel(job_id: str | None) -> str:
+            return _status_html("Cancelled." if sessions.cancel(job_id) else "Nothing to cancel.")
+
+        stop.click(cancel, [job_state], [verdict], cancels=[running], api_name=False)
+
+        def model_changed(name: str | None, chosen: list[str] | None) -> dict:
+            offered = _explainers_for(name or DEFAULT_MODEL)
+            return gr.update(choices=offered, value=[m for m in (chosen or []) if m in offered])
+
+        model.change(model_changed, [model, explain], explain, api_name=False)
+
+        def session_gone(request: gr.Request) -> None:  # the tab was closed or reloaded
+            sessions.close(getattr(request, "session_hash", None))
+
+        demo.unload(session_gone)
+        demo.fakescope_sessions = sessions  # for tests
         method.change(switch, [job_state, method], gallery, api_name=False)
     return demo

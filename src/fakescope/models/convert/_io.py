@@ -87,6 +87,18 @@ def _stubbing_pickle_module() -> types.ModuleType:
     return mod
 
 
+def _not_a_checkpoint(path: Path, magic: bytes, e: BaseException) -> str:
+    """One line for a file torch cannot read, without torch's advice to pass ``weights_only=False``."""
+    text = " ".join(str(e).split())
+    found = re.search(r"WeightsUnpickler error: (.*?)(?: Check the documentation|$)", text)
+    cause = found.group(1).strip() if found else _short(e)
+    if "weights_only" in cause:  # never echo the advice to unpickle without restrictions
+        cause = type(e).__name__
+    if magic.startswith(b"PK"):
+        return f"{path}: damaged PyTorch checkpoint ({cause})"
+    return f"{path}: not a checkpoint: not a PyTorch, safetensors or Keras HDF5 weight file ({cause})"
+
+
 def read_checkpoint(path: str | Path, trust_pickle: bool = False) -> object:
     """The object stored in ``path``: a tensor dict (safetensors), a torch-pickled object, or, for a
     Keras HDF5 file, the ``Path`` itself (read by the ``keras-mesonet`` importer)."""
@@ -109,17 +121,18 @@ def read_checkpoint(path: str | Path, trust_pickle: bool = False) -> object:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "Unsupported global" not in str(e):  # not a refused class or function: a damaged or foreign file
-            raise WeightsError(f"{path}: cannot read as a PyTorch checkpoint ({_short(e)})") from None
+            raise WeightsError(_not_a_checkpoint(path, magic, e)) from None
         found = re.search(r"GLOBAL ([\w.]+)", str(e))
         what = f"it names {found.group(1)}" if found else _short(e, 120)
         if not trust_pickle:
             raise WeightsError(
                 f"{path}: refused: not a plain weight file but a pickled Python object ({what}), e.g. a whole "
-                "model saved with torch.save(model); unpickling it can run code from the file, so pass "
-                "--trust-pickle (trust_pickle=True) only if you trust where it comes from"
+                "model saved with torch.save(model); unpickling it can run code from the file. Only if you "
+                f"trust where it comes from, convert it once with `fakescope convert {path} --out "
+                f"{path.with_suffix('.safetensors').name} --trust-pickle` and use the .safetensors file"
             ) from None
     except Exception as e:  # zip/pickle damage, truncated files, not a torch file at all
-        raise WeightsError(f"{path}: cannot read as a PyTorch checkpoint ({_short(e)})") from None
+        raise WeightsError(_not_a_checkpoint(path, magic, e)) from None
     log.warning("%s: unpickling with weights_only=False (--trust-pickle): this runs code named in the file", path)
     try:
         return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_stubbing_pickle_module())

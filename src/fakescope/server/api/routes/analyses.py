@@ -3,12 +3,16 @@
 Status codes: 202 accepted · 400 malformed form · 401 token · 404 unknown job or artifact ·
 409 artifact of an unfinished job · 413 upload over ``max_upload_mb`` · 415 bytes that are no
 supported image/video (sniffed, whatever the name) · 422 bad options, undecodable media, or a video
-over ``max_duration_s`` / ``max_frames`` · 429 every worker busy and the queue full (``Retry-After``).
+over ``max_duration_s`` / ``max_frames`` · 408 a body that stalls or takes too long · 429 every
+worker busy and the queue full, or too many uploads in progress (``Retry-After``).
+The body is received before a job slot is taken, so a slow client holds no slot.
 """
 
 from __future__ import annotations
 
+import logging
 import mimetypes
+import os
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
@@ -16,10 +20,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, ValidationError
 
+from ....progress import describe
 from ...deps import SettingsDep, StoreDep
 from ...jobs import AnalysisOptions, Job, QueueFull, Rejected, options_error
-from ...uploads import UploadError, discard_body, receive_upload
+from ...uploads import ClientGone, UploadError, discard_body, receive_upload
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/analyses", tags=["analyses"])
 
 _REPORT_CSP = (
@@ -35,8 +41,10 @@ class JobCreated(BaseModel):
 
 
 class Progress(BaseModel):
-    done: int = Field(description="sampled frames analysed so far")
-    total: int | None = Field(description="sampled frames expected (None when unknown)")
+    stage: str = Field(description="decode, detect, classify, explain or render")
+    done: int = Field(description="units of the stage done so far (frames, faces, maps)")
+    total: int | None = Field(description="units of the stage expected (None when unknown)")
+    text: str = Field(description="the same as one line, e.g. 'Explaining: 3 of 8 maps'")
 
 
 class JobView(BaseModel):
@@ -50,7 +58,8 @@ class JobView(BaseModel):
     size_bytes: int | None = None
     options: dict[str, Any]
     error: str | None = Field(None, description="one-line reason when failed")
-    progress: Progress | None = None
+    progress: Progress | None = Field(None, description="while running: the current stage and its progress")
+    queue_position: int | None = Field(None, description="while queued: 1 = next to run")
     artifacts: list[str] = Field([], description="names for GET /v1/analyses/{id}/artifacts/{name}")
     result: dict[str, Any] | None = Field(None, description="result.json (same schema as the CLI) when done")
 
@@ -68,7 +77,8 @@ def view(job: Job, result: dict | None = None) -> JobView:
         size_bytes=job.size_bytes,
         options=job.options,
         error=job.error,
-        progress=Progress(done=p[0], total=p[1]) if p else None,
+        progress=Progress(stage=p[0], done=p[1], total=p[2], text=describe(*p)) if p else None,
+        queue_position=job.queue_position,
         artifacts=job.artifacts,
         result=result,
     )
@@ -116,29 +126,45 @@ _FORM_SCHEMA = {
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobCreated,
     openapi_extra=_FORM_SCHEMA,
-    responses={400: {}, 413: {}, 415: {}, 422: {}, 429: {}},
+    responses={400: {}, 408: {}, 413: {}, 415: {}, 422: {}, 429: {}},
 )
 async def create_analysis(request: Request, response: Response, store: StoreDep, settings: SettingsDep) -> JobCreated:
     """Upload one image or video (multipart field ``file``) with options; the analysis runs in the background."""
+
+    def busy(why: str) -> HTTPException:
+        return HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS, detail=f"busy: {why}; retry later", headers={"Retry-After": "5"}
+        )
+
+    if not store.has_capacity():  # refuse at once rather than after the whole body
+        await discard_body(request, settings.max_upload_bytes, settings.upload_idle_timeout_s)
+        raise busy(f"all {settings.workers} worker(s) busy and {settings.queue_size} job(s) queued")
     body_read = False
     try:
-        with store.admission() as ticket:
+        with store.upload_slot() as staging:
             body_read = True
             try:
-                upload = await receive_upload(request, ticket.upload_path, settings.max_upload_bytes)
+                upload = await receive_upload(
+                    request, staging, settings.max_upload_bytes,
+                    idle_timeout=settings.upload_idle_timeout_s, total_timeout=settings.upload_timeout_s,
+                )
+            except ClientGone:
+                log.info("upload abandoned: the client disconnected before its body was complete")
+                return Response(status_code=400)  # nobody is left to read it
             except UploadError as e:
-                raise HTTPException(e.status_code, detail=e.detail) from None
+                headers = {"Connection": "close"} if e.status_code == 408 else None
+                raise HTTPException(e.status_code, detail=e.detail, headers=headers) from None
             options = parse_options(upload.fields)
-            try:
-                job = await run_in_threadpool(store.submit, ticket, upload.filename, options)
-            except Rejected as e:
-                raise HTTPException(e.status_code, detail=e.detail) from None
+            with store.admission() as ticket:  # only now, with the whole body on disk, take a job slot
+                os.replace(staging, ticket.upload_path)
+                try:
+                    job = await run_in_threadpool(store.submit, ticket, upload.filename, options)
+                except Rejected as e:
+                    raise HTTPException(e.status_code, detail=e.detail) from None
     except QueueFull as e:
         if not body_read:
-            await discard_body(request, settings.max_upload_bytes)  # so the client can read the 429
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS, detail=f"busy: {e}; retry later", headers={"Retry-After": "5"}
-        ) from None
+            await discard_body(request, settings.max_upload_bytes, settings.upload_idle_timeout_s)
+        raise busy(str(e)) from None
     url = str(request.url_for("get_analysis", job_id=job.id).path)
     response.headers["Location"] = url
     return JobCreated(id=job.id, status=job.status, url=url)
@@ -188,7 +214,8 @@ def get_artifact(job_id: str, name: str, store: StoreDep) -> FileResponse:
 
 @router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_analysis(job_id: str, store: StoreDep) -> Response:
-    """Delete the job and its files; a running analysis is stopped at its next frame."""
+    """Cancel and delete the job and its files: a queued one never runs, a running one stops at its next
+    frame, face or heatmap."""
     if not store.delete(job_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such analysis")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

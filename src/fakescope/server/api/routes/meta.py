@@ -19,10 +19,13 @@ def _first_line(doc: str | None) -> str:
 
 @router.get("/models")
 def models() -> list[dict[str, Any]]:
-    """Registered deepfake detectors: input size, normalisation, weight tags, licence, source."""
-    from ....models import get_model_info, list_models
+    """Registered deepfake detectors: input size, normalisation, weight tags, licence, source; ``runnable``:
+    trained weights are installed (the others need a checkpoint the API does not take)."""
+    from ....models import get_model_info, is_runnable, list_models, model_summary
 
-    return [get_model_info(n).to_dict() for n in list_models()]
+    return [
+        {**get_model_info(n).to_dict(), "runnable": is_runnable(n), "summary": model_summary(n)} for n in list_models()
+    ]
 
 
 @router.get("/explainers")
@@ -83,6 +86,7 @@ class Health(BaseModel):
     workers: int
     capacity: int
     in_flight: int
+    uploading: int = 0
 
 
 @health_router.get("/healthz", response_model=Health)
@@ -92,5 +96,5 @@ def healthz(store: StoreDep) -> Health:
 
     return Health(
         status="ok", version=__version__, workers=store.settings.workers, capacity=store.capacity,
-        in_flight=store.in_flight,
+        in_flight=store.in_flight, uploading=store.uploading,
     )
