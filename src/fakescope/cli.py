@@ -484,6 +484,10 @@ def serve(
     ] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Analyses running at once.")] = None,
     ui: Annotated[bool, typer.Option("--ui/--no-ui", help="Serve the web app at /ui.")] = True,
+    engine: Annotated[
+        str | None, typer.Option(help="Where analyses run: thread (default), process or ray (as `fakescope batch`).")
+    ] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster for --engine ray (HOST:PORT).")] = None,
 ) -> None:
     """Start the HTTP API (/v1, /docs) and the web app (/ui) with uvicorn."""
     try:
@@ -495,7 +499,8 @@ def serve(
         raise _fail(f"the server needs its extras: pip install 'fakescope[server]' ({e})", 2) from None
     from pydantic import ValidationError
 
-    overrides = {"host": host, "port": port, "ui": ui, "token": token, "data_dir": data_dir, "workers": workers}
+    overrides = {"host": host, "port": port, "ui": ui, "token": token, "data_dir": data_dir, "workers": workers,
+                 "engine": engine, "ray_address": ray_address}  # fmt: skip
     try:
         settings = ServerSettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as e:

@@ -43,7 +43,7 @@ def list_engines() -> list[str]:
 
 def create_executor(engine: str, workers: int | None = None, warm: AnalyzeConfig | None = None, *,
                     threads: int | None = None, ray_address: str | None = None, retries: int = 1,
-                    on_progress: Callable[[str, int, int | None], None] | None = None,
+                    on_progress: Callable[[str, int, int | None, str], None] | None = None,
                     **kwargs) -> Executor:  # fmt: skip
     """Start an executor. ``workers``: threads, processes or actors (default: one per local core, or
     one per cluster CPU for Ray); ``warm``: a config whose model each worker loads before its first task;

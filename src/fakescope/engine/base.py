@@ -1,5 +1,6 @@
 """What every executor shares: the unit of work (:class:`Task`), its outcome (:class:`Outcome`) and the
-:class:`Executor` interface (``submit`` → :class:`concurrent.futures.Future`).
+:class:`Executor` interface (``submit`` → :class:`concurrent.futures.Future`). Progress callbacks of executors
+are ``on_progress(key, done, total, stage)`` (stages: :data:`fakescope.progress.STAGES`).
 
 A task names an input path, the :class:`~fakescope.pipeline.AnalyzeConfig` to analyse it with and a
 folder for its pictures. The worker analyses it, writes the pictures (report, annotated video,
@@ -31,6 +32,9 @@ class Task:
     annotate: bool = False
     report: bool = True
     name: str | None = None  # shown as result.input.name (e.g. the original upload's name)
+    # (text, replacement) pairs applied to the result's free texts (warnings, reasons) before its
+    # pictures are written: a server hides its folders from clients this way
+    redact: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass

@@ -61,8 +61,8 @@ def _worker_main(conn, warm_pickle: bytes, threads: int, parent_pid: int) -> Non
         if task is None:
             return
 
-        def progress(done: int, total: int | None, key: str = task.key) -> None:
-            conn.send(("progress", key, done, total))
+        def progress(done: int, total: int | None, stage: str, key: str = task.key) -> None:
+            conn.send(("progress", key, done, total, stage))
 
         conn.send(("done", run_task(task, pool, progress=progress, worker=worker)))
 
@@ -142,7 +142,7 @@ class ProcessExecutor(SupervisedExecutor):
     """``workers`` local processes, each with its own model copy and ``threads`` threads."""
 
     def __init__(self, workers: int, warm: AnalyzeConfig | None = None, threads: int | None = None,
-                 retries: int = 1, on_progress: Callable[[str, int, int | None], None] | None = None) -> None:
+                 retries: int = 1, on_progress: Callable[[str, int, int | None, str], None] | None = None) -> None:
         threads = threads or threads_per_worker(workers)
         self.threads = threads
         super().__init__(ProcessBackend(warm, threads), workers, retries=retries, on_progress=on_progress)

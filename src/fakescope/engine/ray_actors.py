@@ -128,7 +128,7 @@ class RayExecutor(SupervisedExecutor):
     """``workers`` Ray actors of ``threads`` CPUs each, supervised like local processes."""
 
     def __init__(self, workers: int, warm: AnalyzeConfig | None = None, threads: int = 1, address: str | None = None,
-                 retries: int = 1, on_progress: Callable[[str, int, int | None], None] | None = None) -> None:
+                 retries: int = 1, on_progress: Callable[[str, int, int | None, str], None] | None = None) -> None:
         self.threads = threads
         super().__init__(RayBackend(warm, threads, workers, address), workers, retries=retries, on_progress=on_progress)
 

@@ -79,7 +79,7 @@ class SupervisedExecutor(Executor):
     """``workers`` slots of ``backend``, supervised by one thread of this process."""
 
     def __init__(self, backend: Backend, workers: int, retries: int = 1,
-                 on_progress: Callable[[str, int, int | None], None] | None = None) -> None:  # fmt: skip
+                 on_progress: Callable[[str, int, int | None, str], None] | None = None) -> None:  # fmt: skip
         self.backend = backend
         self.name = backend.name
         self.workers = max(1, workers)
@@ -179,8 +179,8 @@ class SupervisedExecutor(Executor):
             slot.state = "idle"
             self._start_failures = 0
         elif kind == "progress":
-            if self._on_progress and slot.item is not None:
-                self._on_progress(slot.item.task.key, ev[1], ev[2])
+            if self._on_progress and slot.item is not None and ev[1] == slot.item.task.key:
+                self._on_progress(ev[1], ev[2], ev[3], ev[4])
         elif kind == "done":
             item, slot.item, slot.state = slot.item, None, "idle"
             if item is not None:

@@ -21,9 +21,10 @@ class ThreadExecutor(Executor):
     name = "thread"
 
     def __init__(self, workers: int = 1, warm: AnalyzeConfig | None = None, factory: AnalyzerFactory = Analyzer,
-                 on_progress: Callable[[str, int, int | None], None] | None = None) -> None:  # fmt: skip
+                 on_progress: Callable[[str, int, int | None, str], None] | None = None,
+                 pool: AnalyzerPool | None = None) -> None:  # fmt: skip
         self.workers = max(1, workers)
-        self.pool = AnalyzerPool(factory)
+        self.pool = pool or AnalyzerPool(factory)
         if warm is not None:
             self.pool.warm(warm)
         self._on_progress = on_progress
@@ -47,7 +48,7 @@ class ThreadExecutor(Executor):
             if task.timeout and time.monotonic() - t0 > task.timeout:
                 raise Abandoned(f"timed out after {task.timeout:g} s")
 
-        progress = (lambda d, t: self._on_progress(task.key, d, t)) if self._on_progress else None
+        progress = (lambda d, t, s: self._on_progress(task.key, d, t, s)) if self._on_progress else None
         try:
             check()
             return run_task(task, self.pool, check=check, progress=progress, worker=threading.current_thread().name)

@@ -119,6 +119,20 @@ def summarize(result: AnalysisResult) -> dict:
     }
 
 
+def redact(result: AnalysisResult, pairs: tuple[tuple[str, str], ...]) -> None:
+    """Apply ``(text, replacement)`` pairs to every free text of ``result`` (warnings, reasons)."""
+
+    def clean(t: str) -> str:
+        for old, new in pairs:
+            t = t.replace(old, new)
+        return t
+
+    result.warnings = [clean(w) for w in result.warnings]
+    result.verdict.reason = clean(result.verdict.reason)
+    for t in result.tracks:
+        t.reason = clean(t.reason)
+
+
 def _fault(path: str, check: Callable[[], None] | None) -> None:
     spec = os.environ.get(FAULTS_ENV)
     if not spec:
@@ -147,9 +161,9 @@ def run_task(task: Task, pool: AnalyzerPool, check: Callable[[], None] | None = 
     or cancellation); that exception propagates."""
     t0 = time.perf_counter()
 
-    def on_progress(done: int, total: int | None) -> None:
+    def on_progress(done: int, total: int | None, stage: str = "detect") -> None:
         if progress:
-            progress(done, total)
+            progress(done, total, stage)
         if check:
             check()
 
@@ -163,11 +177,15 @@ def run_task(task: Task, pool: AnalyzerPool, check: Callable[[], None] | None = 
             result = analyzer.analyze(task.path, progress=on_progress)
         if task.name:
             result.input.name = task.name
+        if task.redact:
+            redact(result, task.redact)
         if task.out_dir and (task.annotate or task.report or result.explanations):
             try:
                 from ..render.artifacts import write_artifacts
 
-                write_artifacts(result, task.out_dir, annotate=task.annotate, report=task.report)
+                write_artifacts(result, task.out_dir, annotate=task.annotate, report=task.report, progress=on_progress)
+            except Abandoned:
+                raise
             except Exception as e:  # pictures are a bonus: never lose the verdict for them
                 log.warning("%s: could not write pictures: %s", task.path, e, exc_info=log.isEnabledFor(10))
                 result.warnings.append(f"{task.path}: could not write pictures: {type(e).__name__}: {e}")
