@@ -10,12 +10,15 @@ Layout under ``settings.data_dir``::
 An HTTP upload is received into ``uploads/`` first (at most ``max_uploads`` at once, each with an
 idle and a total timeout), so a slow or stalled client never holds a job slot. Admission is bounded:
 at most ``workers + queue_size`` jobs are in flight (being checked, queued or running); one more is
-refused with :class:`QueueFull` (HTTP 429). A job runs on a worker thread with
-an :class:`~fakescope.pipeline.Analyzer` taken from a pool keyed by model/weights/face detector, so
-a model is loaded once per configuration, not once per job. The per-job timeout and cancellation are
-checked between sampled frames (threads cannot be killed). On start-up, jobs a previous process left
-queued are queued again (their uploads are on disk); a job it left running is retried once, and
-fails with :data:`RESTART_REASON` if a restart interrupts it again.
+refused with :class:`QueueFull` (HTTP 429). Each of ``workers`` dispatcher threads takes the next
+queued job and hands it to an executor of :mod:`fakescope.engine` (``settings.engine``): ``thread``
+runs it here with an :class:`~fakescope.pipeline.Analyzer` from a pool keyed by model/weights/face
+detector (a model is loaded once per configuration; timeout and cancellation act between sampled
+frames); ``process`` and ``ray`` run it in a worker process or Ray actor that loaded the default
+model at start (a job over its timeout, or cancelled, has its worker killed and replaced). The worker
+writes the pictures into the job folder; this store writes ``result.json`` and the row. On start-up,
+jobs a previous process left queued are queued again (their uploads are on disk); a job it left
+running is retried once, and fails with :data:`RESTART_REASON` if a restart interrupts it again.
 """
 
 from __future__ import annotations
