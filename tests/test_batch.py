@@ -310,3 +310,17 @@ def test_forty_inputs_workers_and_ray(samples, mesonet_faces, ray_head, tmp_path
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert len(rows(out)) == 40
         assert_same_verdicts(out, ref)
+
+
+def test_settings_round_trip_for_resume():
+    """--resume rebuilds the exact AnalyzeConfig from the store (nested dataclasses, tuples, sampling)."""
+    from fakescope.archive.store import config_from_dict, settings_hash
+    from fakescope.media import Sampling
+    from fakescope.pipeline import AnalyzeConfig, config_dict
+
+    other = AnalyzeConfig(band=(0.3, 0.7), explain=("gradcam",), sampling=Sampling.parse("every:3"))
+    for cfg in (AnalyzeConfig(), other):
+        again = config_from_dict(json.loads(json.dumps(config_dict(cfg), default=str)))
+        assert again == cfg and settings_hash(again) == settings_hash(cfg)
+    assert settings_hash(AnalyzeConfig()) != settings_hash(AnalyzeConfig(sampling=Sampling.parse("even:64")))
+    assert settings_hash(AnalyzeConfig()) == settings_hash(AnalyzeConfig(batch_size=64))  # speed, not results

@@ -19,6 +19,7 @@ Tables:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sqlite3
@@ -105,16 +106,27 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def config_from_dict(d: dict) -> AnalyzeConfig:
-    """Inverse of :func:`fakescope.pipeline.config_dict` (for ``--resume``)."""
+    """Inverse of :func:`fakescope.pipeline.config_dict` (for ``--resume``): nested dataclasses (e.g.
+    the quality gate) are rebuilt from their dicts, JSON lists become the tuples the config holds."""
     from ..media import Sampling
 
-    fields = {k: v for k, v in d.items() if k in AnalyzeConfig.__dataclass_fields__}
-    fields["sampling"] = Sampling.parse(fields.get("sampling", "even:32"))
-    if "explain" in fields:
-        fields["explain"] = tuple(fields["explain"])
-    if fields.get("band") is not None:
-        fields["band"] = tuple(fields["band"])
-    return AnalyzeConfig(**fields)
+    def build(cls, data: dict):
+        out = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in data:
+                continue
+            v = data[f.name]
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            if isinstance(v, dict) and dataclasses.is_dataclass(default):
+                v = build(type(default), v)
+            elif isinstance(v, list) and (isinstance(default, tuple) or f.name == "band"):
+                v = tuple(v)
+            out[f.name] = v
+        return cls(**out)
+
+    d = dict(d)
+    d["sampling"] = Sampling.parse(d.get("sampling", "even:32"))
+    return build(AnalyzeConfig, d)
 
 
 class ResultStore:
