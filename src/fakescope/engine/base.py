@@ -90,8 +90,9 @@ def cpu_count() -> int:
 
 
 def default_workers() -> int:
-    """Default number of local worker processes: one per core (bench/RESULTS.md, "Batch analysis":
-    2 workers on 2 cores gave more inputs/s than 1; each worker then gets one thread)."""
+    """Default number of local worker processes: one per core, each with one thread (bench/RESULTS.md,
+    "Batch analysis": on the loaded 2-core machine 1 vs 2 workers were within noise; one per core is
+    the only choice that can use every core of an idle machine)."""
     return cpu_count()
 
 
