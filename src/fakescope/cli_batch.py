@@ -77,7 +77,7 @@ def register(app: typer.Typer, analyze, analysis_options: tuple[str, ...], fail,
         ] = False,
         engine: Annotated[str, typer.Option(help="Where analyses run: process, ray or thread.")] = "process",
         workers: Annotated[
-            int | None, typer.Option(min=1, help="Worker processes / Ray actors (default: one per core or CPU).")
+            int | None, typer.Option(min=1, help="Worker processes / Ray actors (default: one per 2 cores / per CPU).")
         ] = None,
         threads: Annotated[
             int | None, typer.Option(min=1, help="Threads per worker (default: cores / workers).")

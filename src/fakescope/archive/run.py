@@ -30,7 +30,7 @@ class BatchOptions:
     """How a batch runs (not what it computes: that is the AnalyzeConfig)."""
 
     engine: str = "process"
-    workers: int | None = None  # None: one per core (local) or per cluster CPU (Ray)
+    workers: int | None = None  # None: one per 2 cores (local) or per cluster CPU (Ray)
     threads: int | None = None  # per worker; None: cores / workers (local), 1 (Ray)
     ray_address: str | None = None
     timeout: float | None = 600.0  # seconds per input; None: no limit

@@ -45,8 +45,8 @@ def create_executor(engine: str, workers: int | None = None, warm: AnalyzeConfig
                     threads: int | None = None, ray_address: str | None = None, retries: int = 1,
                     on_progress: Callable[[str, int, int | None, str], None] | None = None,
                     **kwargs) -> Executor:  # fmt: skip
-    """Start an executor. ``workers``: threads, processes or actors (default: one per local core, or
-    one per cluster CPU for Ray); ``warm``: a config whose model each worker loads before its first task;
+    """Start an executor. ``workers``: threads, processes or actors (default: one per two local cores,
+    or one per cluster CPU for Ray); ``warm``: a config whose model each worker loads before its first task;
     ``threads``: each worker's thread budget (default: cores / workers locally, 1 on Ray)."""
     if engine == "thread":
         from .thread import ThreadExecutor
