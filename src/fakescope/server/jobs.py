@@ -10,12 +10,15 @@ Layout under ``settings.data_dir``::
 An HTTP upload is received into ``uploads/`` first (at most ``max_uploads`` at once, each with an
 idle and a total timeout), so a slow or stalled client never holds a job slot. Admission is bounded:
 at most ``workers + queue_size`` jobs are in flight (being checked, queued or running); one more is
-refused with :class:`QueueFull` (HTTP 429). A job runs on a worker thread with
-an :class:`~fakescope.pipeline.Analyzer` taken from a pool keyed by model/weights/face detector, so
-a model is loaded once per configuration, not once per job. The per-job timeout and cancellation are
-checked between sampled frames (threads cannot be killed). On start-up, jobs a previous process left
-queued are queued again (their uploads are on disk); a job it left running is retried once, and
-fails with :data:`RESTART_REASON` if a restart interrupts it again.
+refused with :class:`QueueFull` (HTTP 429). Each of ``workers`` dispatcher threads takes the next
+queued job and hands it to an executor of :mod:`fakescope.engine` (``settings.engine``): ``thread``
+runs it here with an :class:`~fakescope.pipeline.Analyzer` from a pool keyed by model/weights/face
+detector (a model is loaded once per configuration; timeout and cancellation act between sampled
+frames); ``process`` and ``ray`` run it in a worker process or Ray actor that loaded the default
+model at start (a job over its timeout, or cancelled, has its worker killed and replaced). The worker
+writes the pictures into the job folder; this store writes ``result.json`` and the row. On start-up,
+jobs a previous process left queued are queued again (their uploads are on disk); a job it left
+running is retried once, and fails with :data:`RESTART_REASON` if a restart interrupts it again.
 """
 
 from __future__ import annotations
@@ -30,19 +33,22 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..engine import Executor, Task, create_executor
+from ..engine.thread import ThreadExecutor
+from ..engine.work import AnalyzerFactory, AnalyzerLike, AnalyzerPool  # noqa: F401 - re-exported
 from ..errors import FakescopeError, MediaError
 from ..media import Sampling, probe, sniff_kind
-from ..pipeline import DEFAULT_MODEL, AnalyzeConfig, Analyzer, ProgressFn
+from ..pipeline import DEFAULT_MODEL, AnalyzeConfig, Analyzer
 from ..rules import DEFAULT_RULE
 from ..schema import AnalysisResult
 from .settings import ServerSettings
@@ -244,54 +250,13 @@ class _TimedOut(Exception):
     pass
 
 
-# ---------------------------------------------------------------------------------- analyzer pool
+# ------------------------------------------------------------------------- executors (fakescope.engine)
 
-
-class AnalyzerLike(Protocol):
-    config: AnalyzeConfig
-
-    def analyze(self, path: str | Path, progress: ProgressFn | None = None) -> AnalysisResult: ...
-
-
-AnalyzerFactory = Callable[[AnalyzeConfig], AnalyzerLike]
-
-
-def _pool_key(cfg: AnalyzeConfig) -> tuple:
-    """What an Analyzer loads at construction: the model and the face detector."""
-    return (cfg.model, cfg.weights, cfg.checkpoint_path, cfg.calibration, cfg.detector, cfg.det_threshold,
-            cfg.detect_max_side, cfg.min_face_size)
-
-
-class AnalyzerPool:
-    """Loaded analyzers, keyed by model/weights/face detector; each instance serves one job at a time.
-
-    At most ``max_keys`` configurations are kept idle (least recently used ones are dropped)."""
-
-    def __init__(self, factory: AnalyzerFactory = Analyzer, max_keys: int = 3) -> None:
-        self._factory = factory
-        self._max_keys = max_keys
-        self._idle: OrderedDict[tuple, list[AnalyzerLike]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.loads = 0
-
-    @contextmanager
-    def acquire(self, cfg: AnalyzeConfig) -> Iterator[AnalyzerLike]:
-        key = _pool_key(cfg)
-        with self._lock:
-            idle = self._idle.get(key)
-            analyzer = idle.pop() if idle else None
-        if analyzer is None:
-            analyzer = self._factory(cfg)
-            self.loads += 1
-        analyzer.config = cfg  # per-job settings (sampling, rule, explain...) on the loaded model
-        try:
-            yield analyzer
-        finally:
-            with self._lock:
-                self._idle.setdefault(key, []).append(analyzer)
-                self._idle.move_to_end(key)
-                while len(self._idle) > self._max_keys:
-                    self._idle.popitem(last=False)
+# Where jobs run is an executor of ``fakescope.engine`` (the same ones ``fakescope batch`` uses):
+# ``thread`` (default: worker threads sharing an AnalyzerPool), ``process`` (local worker processes,
+# each with its own model), ``ray`` (Ray actors). This module keeps the job store: admission,
+# persistence, recovery, and the result files.
+__all__ = ["AnalyzerFactory", "AnalyzerLike", "AnalyzerPool", "JobStore", "AnalysisOptions", "QueueFull", "Rejected"]
 
 
 # -------------------------------------------------------------------------------------------- jobs
@@ -372,7 +337,9 @@ class JobStore:
         self._db.executescript(_SCHEMA)
         if "attempts" not in {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}:  # older databases
             self._db.execute("ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
+        # the thread engine runs in this process on this pool (tests pass a fake analyzer factory)
         self.pool = AnalyzerPool(analyzer_factory or Analyzer)
+        self.executor: Executor | None = None
         self.capacity = settings.workers + settings.queue_size
         self._inflight = 0  # reserved slots: being checked + queued + running
         self._uploading = 0  # HTTP bodies being received (they hold no job slot)
@@ -424,9 +391,21 @@ class JobStore:
             log.warning("%d job(s) were %s: %d queued again", len(rows), RESTART_REASON, len(requeued))
         return len(requeued)
 
+    def _on_progress(self, job_id: str, done: int, total: int | None, stage: str) -> None:
+        self._progress[job_id] = (stage, done, total)
+
+    def _start_executor(self) -> Executor:
+        s = self.settings
+        if s.engine == "thread":
+            return ThreadExecutor(s.workers, pool=self.pool, on_progress=self._on_progress)
+        warm = AnalysisOptions().to_config(s.default_frames)  # each worker loads the default model up front
+        return create_executor(s.engine, s.workers, warm=warm, ray_address=s.ray_address, on_progress=self._on_progress)
+
     def start(self) -> None:
         if self._threads:
             return
+        if self.executor is None:
+            self.executor = self._start_executor()
         for i in range(self.settings.workers):
             t = threading.Thread(target=self._worker, name=f"fakescope-worker-{i}", daemon=True)
             t.start()
@@ -438,12 +417,16 @@ class JobStore:
             return
         self._closed = True
         with self._lock:
-            for ev in self._cancel.values():
+            for job_id, ev in self._cancel.items():
                 ev.set()
+                if self.executor is not None:
+                    self.executor.cancel(job_id)
         for _ in self._threads:
             self._pending.put(None)
         for t in self._threads:
             t.join(timeout)
+        if self.executor is not None:
+            self.executor.close(cancel=True)
         with self._lock:
             self._db.close()
 
@@ -651,6 +634,8 @@ class JobStore:
             state = self._live.pop(job_id, None)
             if state == "running":
                 self._cancel[job_id].set()  # the worker removes the folder when it stops
+                if self.executor is not None:
+                    self.executor.cancel(job_id)
                 return True
             if state == "queued":
                 self._release()
@@ -689,6 +674,7 @@ class JobStore:
                     shutil.rmtree(self.folder(job_id), ignore_errors=True)
 
     def _run(self, job_id: str, cancel: threading.Event) -> None:
+        """Hand one job to the executor and store what comes back (the worker wrote the pictures)."""
         s = self.settings
         job = self.get(job_id)
         if job is None:
@@ -696,42 +682,31 @@ class JobStore:
         folder = self.folder(job_id)
         inputs = list(folder.glob("input.*"))
         t0 = time.monotonic()
-        deadline = t0 + s.job_timeout_s
 
         def check() -> None:
             if cancel.is_set():
                 raise _Cancelled
-            if time.monotonic() > deadline:
-                raise _TimedOut
-
-        def progress(done: int, total: int | None, stage: str = "detect") -> None:
-            self._progress[job_id] = (stage, done, total)
-            check()
 
         try:
             if not inputs:
                 raise MediaError("the uploaded file is missing from the job folder")
             opts = AnalysisOptions.model_validate(job.options)
             cfg = opts.to_config(s.default_frames)
-            with self.pool.acquire(cfg) as analyzer:
-                check()
-                result = analyzer.analyze(inputs[0], progress=progress)
-            check()
-            result.input.name = job.filename or result.input.name
-            _scrub(result, folder, job.filename, s.data_dir)  # before the report shows the warnings
             annotate = s.annotate if opts.annotate is None else opts.annotate
-            if annotate or s.report or result.explanations:
-                try:
-                    from ..render.artifacts import write_artifacts
-
-                    write_artifacts(result, folder, annotate=annotate, report=s.report, progress=progress,
-                                    pdf=s.report and s.pdf)
-                except (_Cancelled, _TimedOut):
-                    raise
-                except Exception as e:  # pictures are a bonus: never lose the verdict for them
-                    log.warning("job %s: could not write pictures: %s", job_id, e, exc_info=log.isEnabledFor(10))
-                    result.warnings.append(one_line(f"could not write pictures: {type(e).__name__}: {e}"))
             check()
+            task = Task(key=job_id, path=str(inputs[0]), config=cfg, out_dir=str(folder), timeout=s.job_timeout_s,
+                        annotate=annotate, report=s.report, name=job.filename, pdf=s.report and s.pdf,
+                        redact=_redactions(folder, job.filename, s.data_dir))  # fmt: skip
+            try:
+                outcome = self.executor.submit(task).result()
+            except CancelledError:
+                raise _Cancelled from None
+            check()
+            if not outcome.ok:
+                if "timed out after" in (outcome.error or ""):
+                    raise _TimedOut
+                raise FakescopeError(outcome.error or "failed")
+            result = AnalysisResult.model_validate_json(outcome.result_json)
             result.input.path = inputs[0].name  # never publish the server's folders
             _scrub(result, folder, job.filename, s.data_dir)
             result.save(folder / "result.json")
@@ -798,6 +773,14 @@ def _clean_paths(msg: str, folder: Path, filename: str | None, data_dir: Path | 
         msg = msg.replace(str(p), name)
     msg = msg.replace(str(folder), "<job>")
     return msg.replace(str(data_dir), "<data>") if data_dir is not None else msg
+
+
+def _redactions(folder: Path, filename: str | None, data_dir: Path) -> tuple[tuple[str, str], ...]:
+    """What :func:`_clean_paths` replaces, as pairs for :class:`fakescope.engine.Task` (applied in the
+    worker before the report is written)."""
+    name = filename or "upload"
+    pairs = [(str(p), name) for p in sorted(folder.glob("input.*"), key=lambda p: -len(str(p)))]
+    return (*pairs, (str(folder), "<job>"), (str(data_dir), "<data>"))
 
 
 def _scrub(result: AnalysisResult, folder: Path, filename: str | None, data_dir: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,7 +39,11 @@ class ServerSettings(BaseSettings):
     max_frames: int = Field(36_000, gt=0, description="most frames in an accepted video (422 above)")
     max_pixels: int = Field(40_000_000, gt=0, description="largest accepted frame, width × height (422 above)")
     job_timeout_s: float = Field(900.0, gt=0, description="a job running longer fails (checked between frames)")
-    workers: int = Field(1, ge=1, le=32, description="analyses running at once (threads)")
+    workers: int = Field(1, ge=1, le=32, description="analyses running at once (threads, processes or Ray actors)")
+    engine: Literal["thread", "process", "ray"] = Field(
+        "thread", description="where analyses run: threads here, local processes or Ray actors (fakescope.engine)"
+    )
+    ray_address: str | None = Field(None, description="Ray cluster for engine 'ray' (default $RAY_ADDRESS, else local)")
     queue_size: int = Field(4, ge=0, le=10_000, description="jobs waiting for a worker; one more → 429")
     max_uploads: int = Field(16, ge=1, le=10_000, description="uploads being received at once; one more → 429")
     upload_idle_timeout_s: float = Field(30.0, gt=0, description="an upload that sends nothing this long → 408")

@@ -1,0 +1,79 @@
+"""What a batch analyses: files, folders (recursive) and lists of paths (``.txt``: one per line;
+``.csv``: a ``path`` column, else the first column). Relative paths in a list are relative to the
+list's folder; blank lines and lines starting with ``#`` are skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from ..media import find_media
+
+LIST_SUFFIXES = (".txt", ".csv", ".lst")
+
+
+def _read_list(path: Path) -> list[Path]:
+    base = path.parent
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    if path.suffix.lower() == ".csv":
+        rows = list(csv.reader(text.splitlines()))
+        if not rows:
+            return []
+        header = [c.strip().lower() for c in rows[0]]
+        col = header.index("path") if "path" in header else 0
+        # a header row is one whose first cell is not an existing path
+        body = rows[1:] if "path" in header or not (base / rows[0][0].strip()).exists() else rows
+        items = [r[col].strip() for r in body if len(r) > col and r[col].strip()]
+    else:
+        items = [ln.strip() for ln in text.splitlines()]
+    out = []
+    for item in items:
+        if not item or item.startswith("#"):
+            continue
+        p = Path(item).expanduser()
+        out.append(p if p.is_absolute() else base / p)
+    return out
+
+
+def expand_sources(sources: list[str | Path]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Files (any kind: sniffed when analysed), folders (media files, recursive) and lists → paths.
+
+    Returns ``(paths, errors)``; ``errors`` are ``(source, one-line message)`` for folders without media
+    and unreadable lists. Paths that do not exist or are no regular files are *kept* in ``paths``: the
+    batch records them as failed rows (so a list's every line gets a row).
+    """
+    paths: list[Path] = []
+    errors: list[tuple[str, str]] = []
+    seen: set[str] = set()
+
+    def add(p: Path) -> None:
+        key = str(p.resolve()) if p.exists() else str(p.absolute())
+        if key not in seen:
+            seen.add(key)
+            paths.append(p)
+
+    for raw in sources:
+        p = Path(raw)
+        if p.is_dir():
+            found, errs = find_media([p])
+            errors += errs
+            for f in found:
+                add(f)
+        elif p.is_file() and p.suffix.lower() in LIST_SUFFIXES:
+            try:
+                listed = _read_list(p)
+            except OSError as e:
+                errors.append((str(raw), f"{raw}: cannot read list ({e.strerror or e})"))
+                continue
+            for item in listed:
+                if item.is_dir():
+                    found, errs = find_media([item])
+                    errors += errs
+                    for f in found:
+                        add(f)
+                else:
+                    add(item)
+        else:
+            add(p)
+    return paths, errors
