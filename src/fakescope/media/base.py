@@ -37,7 +37,7 @@ class Sampling:
         text = text.strip().lower()
         if text == "all":
             return cls("all")
-        if text.isdigit():
+        if text.isdigit() and int(text) > 0:  # "0" would sample nothing
             return cls("even", n=int(text))
         mode, _, num = text.partition(":")
         if mode in ("even", "every") and num.isdigit() and int(num) > 0:
