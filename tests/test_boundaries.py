@@ -590,3 +590,56 @@ def test_to_display_keeps_a_cam_with_one_hot_spot_in_its_unit_range():
     assert 0.5 < q < 1.0
     np.testing.assert_allclose(d, np.clip(cam / q, 0, 1), rtol=1e-6)
     assert d[0, 0] == pytest.approx(0.5 / q) and d[9, 9] == 1.0 and d[50, 50] == 0.0
+
+
+# ------------------------------------------------------------- cases found by mutation testing
+
+
+def test_video_score_of_a_zero_score_identity_is_zero():
+    v, _ = judge_video([(0, RuleOutcome("real", 0.0, "none above"))])
+    assert v.score == 0.0
+    v, _ = judge_video([(0, RuleOutcome("fake", 0.0, "odd")), (1, RuleOutcome("real", 0.3, "r"))])
+    assert v.label == "fake" and v.score == 0.0
+
+
+def test_iou_of_boxes_that_are_not_squares():
+    a, b = (0, 10, 40, 30), (20, 0, 60, 50)  # overlap 20 × 20; areas 800 and 2000
+    assert iou(a, b) == pytest.approx(400 / 2400)
+    assert iou(b, a) == pytest.approx(400 / 2400)
+    assert iou((0, 0, 10, 10), (5, 20, 15, 30)) == 0.0  # overlap in x only
+    assert iou((0, 0, 10, 10), (20, 5, 30, 15)) == 0.0  # overlap in y only
+    assert iou((0, 0, 0.5, 0.5), (0, 0, 0.5, 0.5)) == 1.0  # sub-pixel boxes too
+
+
+@pytest.mark.parametrize("box", [(1000.0, 0.0, 1100.0, 20.0), (0.0, 1000.0, 20.0, 1100.0), (0.0, 0.0, 1.0, 1.0)])
+def test_identical_boxes_always_link(box):
+    """Far from the origin, wide or tall, or tiny: a box links to itself."""
+    assert _similarity(box, box, 1.5) == pytest.approx(2.0)
+    assert _seq(IouTracker(), [[box], [box]]) == [[0], [0]]
+
+
+@pytest.mark.parametrize(("dy", "linked"), [(74.0, True), (75.0, False)])
+def test_tracker_distance_limit_applies_vertically_too(dy, linked):
+    a, b = (0.0, 0.0, 50.0, 50.0), (0.0, dy, 50.0, dy + 50.0)
+    assert (_seq(IouTracker(), [[a], [b]])[1] == [0]) == linked
+
+
+def test_a_lost_face_rejoins_its_own_track_rather_than_a_recent_neighbour():
+    a, b = (0.0, 0.0, 50.0, 50.0), (60.0, 0.0, 110.0, 50.0)  # b is 60 px from a: linkable to it
+    ids = _seq(IouTracker(), [[a, b], [b], [b], [a]])
+    assert ids == [[0, 1], [1], [1], [0]]  # the missed-sample penalty only breaks ties
+
+
+def test_a_box_taken_by_a_better_pair_does_not_stop_the_matching():
+    a, b = (0.0, 0.0, 50.0, 50.0), (130.0, 0.0, 180.0, 50.0)
+    near_b = (60.0, 0.0, 110.0, 50.0)  # closer to a (60 px) than to b (70 px); a is taken by its exact box
+    tr = IouTracker()
+    tr.update([a, b])
+    assert tr.update([a, near_b]) == [0, 1]
+
+
+def test_crops_are_uint8_also_when_padded_or_outside():
+    img = _noise(60, 60)
+    assert crop_face(img, (200, 200, 240, 240), size=16).dtype == np.uint8
+    assert crop_face(img, (40, 40, 60, 60), size=16, margin=1.0).dtype == np.uint8
+    assert crop_face(img, (10, 10, 50, 50), size=16, margin=0.0).dtype == np.uint8
