@@ -643,3 +643,29 @@ def test_crops_are_uint8_also_when_padded_or_outside():
     assert crop_face(img, (200, 200, 240, 240), size=16).dtype == np.uint8
     assert crop_face(img, (40, 40, 60, 60), size=16, margin=1.0).dtype == np.uint8
     assert crop_face(img, (10, 10, 50, 50), size=16, margin=0.0).dtype == np.uint8
+
+
+class _WithLandmarks(FaceDetector):
+    info = FaceDetectorInfo("landmarked", "test stub", 5, "-", "-")
+
+    def __init__(self, dets, **kw):
+        super().__init__(**kw)
+        self.dets = dets
+
+    def _detect(self, rgb):
+        return [Detection(box, score, np.array(lm, np.float32)) for box, score, lm in self.dets]
+
+
+def test_detector_maps_landmarks_back_and_keeps_going_after_a_dropped_face():
+    det = _WithLandmarks([((0, 0, 20, 20), 0.3, [[1, 1]]),  # low score first: dropped, the rest still checked
+                          ((300, 10, 340, 20), 0.9, [[2, 2]]),  # 10 px tall at y = 10..20: too small
+                          ((100, 5, 150, 55), 0.9, [[120, 30], [130, 31]]),
+                          ((20, 60, 70, 110), 0.8, [[40, 80]])], max_side=320, min_size=24)
+    out = det.detect(np.zeros((240, 640, 3), np.uint8))  # detected at half size
+    assert [d.box for d in out] == [(40, 120, 140, 220), (200, 10, 300, 110)]  # sorted by x, not y
+    np.testing.assert_allclose(out[1].landmarks, [[240, 60], [260, 62]])
+    assert out[0].landmarks.dtype == np.float32 and out[0].landmarks.tolist() == [[80, 160]]
+
+
+def test_a_bare_one_means_one_evenly_sampled_frame():
+    assert Sampling.parse("1") == Sampling("even", n=1)
