@@ -397,7 +397,8 @@ class _Fixed(FaceDetector):
 
 def test_detector_score_threshold_keeps_equal_scores():
     det = _Fixed([((0, 0, 50, 50), 0.6), ((60, 0, 110, 50), 0.5999)], threshold=0.6, max_side=None)
-    assert [d.score for d in det.detect(np.zeros((100, 200, 3), np.uint8))] == [0.6]
+    out = det.detect(np.zeros((100, 200, 3), np.uint8))
+    assert [d.score for d in out] == [0.6] and out[0].landmarks is None  # no landmarks stay None
 
 
 def test_detector_min_size_keeps_equal_sizes_and_uses_the_shorter_side():
