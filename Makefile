@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 OUT    ?= results/demo
 SAMPLES := .cache/samples
 
-.PHONY: setup samples demo test test-slow lint bench clean
+.PHONY: setup samples demo test test-slow lint bench clean mutation
 
 $(STAMP): pyproject.toml requirements-torch.txt
 	bash scripts/system_deps.sh
@@ -41,6 +41,11 @@ test-slow: setup samples
 
 bench: setup samples
 	$(PY) bench/pipeline.py
+
+# mutation testing of the core modules (groups in tests/mutation.toml; not in `make test` or CI):
+# `make mutation GROUPS=decisions` for one group; results in build/mutation/, reported in tests/MUTATION.md
+mutation: setup samples
+	nice -n 10 $(PY) scripts/mutation.py $(GROUPS)
 
 clean:
 	rm -rf $(VENV) .cache results .pytest_cache .ruff_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import json
 import os
 import shutil
@@ -56,7 +57,9 @@ def _make_bad_inputs(d, samples):
     (d / "notes.mp4").write_text("this is not a video\n" * 20)
     bad["notes.mp4"] = "not a supported"
     data = (samples / "single_face.mp4").read_bytes()
+    assert data.find(b"moov") > len(data) // 2  # its index is at the end: half the file has none
     (d / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    bad["truncated.mp4"] = "truncated or corrupt"
     with av.open(str(d / "audio_only.mp4"), "w") as c:
         s = c.add_stream("aac", rate=16000)
         s.layout = "mono"
@@ -73,11 +76,27 @@ def _make_bad_inputs(d, samples):
     return bad
 
 
+def _faststart_cut(src, dst, keep):
+    """``src`` remuxed with its index (moov) first, then cut to ``keep`` of its bytes."""
+    tmp = dst.with_suffix(".full.mp4")
+    with av.open(str(src)) as i, av.open(str(tmp), "w", options={"movflags": "faststart"}) as o:
+        stream = o.add_stream_from_template(i.streams.video[0])
+        for p in i.demux(i.streams.video[0]):
+            if p.dts is not None:
+                p.stream = stream
+                o.mux(p)
+    data = tmp.read_bytes()
+    tmp.unlink()
+    assert data.find(b"moov") < data.find(b"mdat")
+    dst.write_bytes(data[: int(len(data) * keep)])
+
+
 def test_batch_keeps_good_results_and_reports_each_bad_file(samples, tmp_path):
     d = tmp_path / "in"
     d.mkdir()
     bad = _make_bad_inputs(d, samples)
     shutil.copy(samples / "single_face.jpg", d / "good.jpg")
+    _faststart_cut(samples / "single_face.mp4", d / "cut_faststart.mp4", 0.6)
     Image.open(samples / "single_face.jpg").convert("L").save(d / "gray.png")
     Image.new("RGBA", (8000, 8000), (120, 50, 30, 128)).save(d / "huge_alpha.png")
     empty_dir = tmp_path / "nothing_here"
@@ -98,12 +117,12 @@ def test_batch_keeps_good_results_and_reports_each_bad_file(samples, tmp_path):
     huge = json.loads((out / "huge_alpha" / "result.json").read_text())
     assert (huge["input"]["width"], huge["input"]["height"]) == (8000, 8000)
     assert huge["verdict"]["label"] == "inconclusive"  # a flat colour has no face
-    # the truncated clip either keeps the frames before the cut (with a warning) or fails in one line
-    t = summary["truncated.mp4"]
-    if t["status"] == "ok":
-        assert json.loads((out / "truncated" / "result.json").read_text())["warnings"]
-    else:
-        assert "truncated.mp4" in t["error"]
+    # a clip whose index comes first, cut at 60 %: the frames before the cut are analysed, with a warning
+    cut = summary["cut_faststart.mp4"]
+    assert cut["status"] == "ok", cut
+    res = json.loads((out / "cut_faststart" / "result.json").read_text())
+    assert len(res["warnings"]) == 1 and "video ended after 31 of 72 frames" in res["warnings"][0]
+    assert len(res["frames"]) < 32 and max(f["index"] for f in res["frames"]) == 30
 
 
 @pytest.mark.parametrize(
@@ -165,7 +184,10 @@ def test_console_script_preloads_tcmalloc(tmp_path):
         assert p.returncode == 0, p.stderr
         return json.loads(p.stdout)["allocator"]
 
-    assert allocator() == ("tcmalloc" if find_tcmalloc() else "system")
+    # expected from the dynamic linker's own list, not from the code under test
+    installed = ctypes.util.find_library("tcmalloc_minimal") or ctypes.util.find_library("tcmalloc")
+    assert allocator() == ("tcmalloc" if installed else "system")
+    assert (find_tcmalloc() is not None) == bool(installed)
     assert allocator(FAKESCOPE_TCMALLOC="0") == "system"
     # a failing command keeps its exit code and one-line error through the re-exec
     p = subprocess.run([exe, "analyze", str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "o")],

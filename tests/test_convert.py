@@ -808,9 +808,22 @@ def test_unreadable_and_unknown_files(tmp_path):
 
 def test_cli_export_onnx(tmp_path):
     out = tmp_path / "custom_cnn.onnx"
+    torch.manual_seed(7)  # the command builds its untrained model from torch's RNG: make it ours
     r = runner.invoke(app, ["export", "custom_cnn", "--weights", "none", "--onnx", str(out)])
     assert r.exit_code == 0, r.output
-    assert out.is_file()
+    from fakescope.models import get_model_info
+    from fakescope.models.export import OnnxModel
+
+    torch.manual_seed(7)
+    ref_model = create_model("custom_cnn", weights=None).eval()
+    onnx_model = OnnxModel(out)
+    assert onnx_model.info == get_model_info("custom_cnn")
+    size = onnx_model.info.input_size
+    x = torch.rand(3, 3, size, size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref = ref_model(x).reshape(-1)
+    assert ref.abs().max() > 0 and not torch.equal(ref[0], ref[1])
+    torch.testing.assert_close(onnx_model(x.numpy()), ref, rtol=1e-4, atol=1e-4)
 
 
 # ------------------------------------------------- against the reference implementation (optional)

@@ -147,8 +147,13 @@ def test_onnx_export_parity(name, tmp_path):
     path = export_onnx(model, tmp_path / f"{name}.onnx", input_size=size)
     onnx_model = OnnxModel(path)
     assert onnx_model.info == get_model_info(name)  # ModelInfo travels in the metadata
-    got = onnx_model(_inputs(1, size).numpy())
-    assert got.shape == (1,) and got.dtype == torch.float32
+    x = _inputs(2, size, seed=5)  # not the inputs the export checked
+    got = onnx_model(x.numpy())
+    assert got.shape == (2,) and got.dtype == torch.float32
+    with torch.no_grad():
+        ref = model.eval()(x).reshape(-1)
+    assert not torch.equal(ref[0], ref[1])  # two faces, two scores
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-4 * max(1.0, float(ref.abs().max())))
 
 
 @pytest.mark.parametrize("name", sorted(ATTENTION))

@@ -136,6 +136,10 @@ def test_onnx_backend_matches_torch(analyzer, samples, tmp_path, monkeypatch):
     assert np.allclose(pa, pb, atol=1e-4)
 
 
-def test_bf16_backend_runs_and_is_recorded(samples):
+def test_bf16_backend_runs_and_is_recorded(analyzer, samples):
     r = fakescope.Analyzer(bf16=True).analyze(samples / "single_face.jpg")
     assert r.settings.backend == "torch-bf16" and r.n_faces == 1
+    ref = analyzer.analyze(samples / "single_face.jpg")
+    got, exact = r.frames[0].faces[0], ref.frames[0].faces[0]
+    assert got.p_fake == pytest.approx(exact.p_fake, abs=0.05)  # bf16 keeps the score...
+    assert got.logit != exact.logit  # ...computed in bfloat16, not float32

@@ -585,11 +585,22 @@ def test_meta_endpoints(tmp_path):
         runnable = {m["name"] for m in models if m["runnable"]}
         assert {"meso4", "mesoinception4", "sbi_mobilenetv2"} <= runnable and "xception" not in runnable
         assert all(m["summary"] for m in models)
+        from fakescope.faces import DEFAULT_FACE_DETECTOR, list_face_detectors
+        from fakescope.rules import list_rules
+
         explainers = client.get("/v1/explainers").json()
-        assert isinstance(explainers, list)
         if _explainers_ready():
-            assert any(e["name"] == "gradcam" for e in explainers)
-        assert client.get("/v1/rules").status_code == 200 and client.get("/v1/detectors").status_code == 200
+            from fakescope.explainers import list_explainers
+
+            assert [e["name"] for e in explainers] == list_explainers()
+            gradcam = next(e for e in explainers if e["name"] == "gradcam")
+            assert gradcam["family"] == "cam" and gradcam["value_range"] and "Selvaraju" in gradcam["paper"]
+        rules = client.get("/v1/rules").json()
+        assert [r["name"] for r in rules] == list_rules() and all(r["description"] for r in rules)
+        detectors = client.get("/v1/detectors").json()
+        assert [d["name"] for d in detectors] == list_face_detectors()
+        assert [d["name"] for d in detectors if d["default"]] == [DEFAULT_FACE_DETECTOR]
+        assert next(d for d in detectors if d["name"] == "haar")["landmarks"] == 0
         health = client.get("/healthz").json()
         assert health["status"] == "ok" and health["capacity"] == 5
         spec = client.get("/openapi.json").json()

@@ -414,7 +414,14 @@ def test_extract_train_evaluate_end_to_end_on_real_faces(samples, tmp_path):
     assert np.array_equal(cv2.cvtColor(cv2.imread(saved.path), cv2.COLOR_BGR2RGB), expected)
     info = json.loads(Path(saved.landmarks).read_text())
     assert len(info["landmarks68"]) == 68 and len(info["landmarks5"]) == 5 and info["size"] == 256
-    assert isinstance(create_face_detector(json.loads((out / "extract.json").read_text())["detector"]), object)
+    # the recorded settings are analyze's: a detector from the registry, its margin, the model's size
+    settings = json.loads((out / "extract.json").read_text())
+    cfg = analyzer.config
+    assert (settings["detector"], settings["margin"], settings["size"], settings["sampling"]) == (
+        cfg.detector, cfg.margin, analyzer.input_size, "even:3")
+    assert (settings["det_threshold"], settings["detect_max_side"], settings["min_face_size"]) == (
+        cfg.det_threshold, cfg.detect_max_side, cfg.min_face_size)
+    assert type(create_face_detector(settings["detector"])) is type(analyzer.detector)
     # resumable: a second run skips every input
     r = _cli("extract-faces", media, "--dataset", "media", "--out", out, "--model", "meso4", "--frames", "even:3")
     assert "3 already" in r.output and "done" in r.output

@@ -4,7 +4,9 @@ Written here (no maintained library fits sparse-sample face linking without an a
 greedy matching on a cost that combines box overlap and centre distance, so that faces still link
 when samples are far apart in time, with a grace period of ``max_gap`` samples when a face is lost.
 Matching is global per frame (all pairs scored, best first), so the order in which a detector lists
-faces never changes which identity a face joins.
+faces never changes which identity a face joins. Two boxes whose sizes (longer sides) differ by more
+than 2× never link, however close: a face does not double in size between samples, while a small face
+passing in front of a large one does (tested at exactly 2× and just above in tests/test_boundaries.py).
 """
 
 from __future__ import annotations

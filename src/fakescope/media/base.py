@@ -42,7 +42,7 @@ class Sampling:
             return cls("all")
         if text == "keyframes":
             return cls("keyframes", n=0)
-        if text.isdigit():
+        if text.isdigit() and int(text) > 0:  # "0" would sample nothing
             return cls("even", n=int(text))
         mode, _, num = text.partition(":")
         if mode in ("even", "every", "keyframes") and num.isdigit() and int(num) > 0:

@@ -1,0 +1,158 @@
+"""Mutation testing with mutmut, one group of modules at a time (``make mutation``; tests/MUTATION.md).
+
+Groups come from ``tests/mutation.toml``: each names the source files to mutate and the (fast) test
+files whose tests may kill them. For each group the repository's ``src``, ``tests`` and ``scripts`` are
+copied into ``build/mutation/<group>``, a ``[tool.mutmut]`` table is written into that copy's
+pyproject.toml, and ``mutmut run`` runs there (so runs of different groups never share state and the
+working tree is never touched). Afterwards the kill rate per module is printed as a markdown table and
+written to ``build/mutation/summary.md``, and the survivors' diffs to ``build/mutation/survivors.md``.
+
+    python scripts/mutation.py                 # every group
+    python scripts/mutation.py decisions       # one group
+    python scripts/mutation.py --report-only   # tables from the last runs
+
+Not part of ``make test`` or CI: a full run takes tens of minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build" / "mutation"
+KILLED = {1, 3, 37}  # mutmut exit codes: test failure, pytest internal error, type check
+SURVIVED = {0}
+NO_TESTS = {5, 33}
+TIMEOUT = {36, 24, -24, 152, 255}
+
+
+def _toml_list(values: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(v) for v in values) + "]"
+
+
+def prepare(name: str, group: dict) -> Path:
+    work = BUILD / name
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    for sub in ("src", "tests", "scripts"):
+        shutil.copytree(ROOT / sub, work / sub, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    text = (ROOT / "pyproject.toml").read_text()
+    text += (
+        "\n[tool.mutmut]\n"
+        f"only_mutate = {_toml_list(group['mutate'])}\n"
+        f"pytest_add_cli_args_test_selection = {_toml_list(group['tests'])}\n"
+        'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-W", "ignore", "-x"]\n'
+        'also_copy = ["scripts/"]\n'
+        'process_isolation = "forkserver"\n'
+    )
+    (work / "pyproject.toml").write_text(text)
+    return work
+
+
+def run(name: str, group: dict, jobs: int) -> int:
+    work = prepare(name, group)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # mutmut puts mutants/src first
+    env.setdefault("FAKESCOPE_SAMPLES", str(ROOT / ".cache" / "samples"))
+    env.setdefault("OMP_NUM_THREADS", "1")
+    mutmut = shutil.which("mutmut", path=str(Path(sys.executable).parent)) or "mutmut"
+    log = (BUILD / f"{name}.log").open("w")
+    print(f"[{name}] mutmut run in {work} (log: {log.name})", flush=True)
+    return subprocess.call([mutmut, "run", "--max-children", str(jobs)], cwd=work, env=env, stdout=log,
+                           stderr=subprocess.STDOUT)
+
+
+def module_of(key: str) -> str:
+    return key.split(".x_")[0].split(".xǁ")[0]
+
+
+def collect(name: str) -> dict[str, Counter]:
+    per: dict[str, Counter] = defaultdict(Counter)
+    for meta in (BUILD / name / "mutants").rglob("*.py.meta"):
+        codes = json.loads(meta.read_text()).get("exit_code_by_key", {})
+        for key, code in codes.items():
+            mod = module_of(key)
+            if code in KILLED:
+                per[mod]["killed"] += 1
+            elif code in SURVIVED:
+                per[mod]["survived"] += 1
+            elif code in NO_TESTS:
+                per[mod]["no tests"] += 1
+            elif code in TIMEOUT:
+                per[mod]["timeout"] += 1  # an endless loop caught by the timeout counts as killed
+            elif code is None:
+                per[mod]["not checked"] += 1
+            else:
+                per[mod]["other"] += 1
+    return per
+
+
+def survivors(name: str) -> list[tuple[str, str]]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    mutmut = shutil.which("mutmut", path=str(Path(sys.executable).parent)) or "mutmut"
+    work = BUILD / name
+    if not (work / "mutants").is_dir():
+        return []
+    out = subprocess.run([mutmut, "results"], cwd=work, env=env, capture_output=True, text=True).stdout
+    found = []
+    for line in out.splitlines():
+        key, _, status = line.strip().rpartition(": ")
+        if status == "survived":
+            diff = subprocess.run([mutmut, "show", key], cwd=work, env=env, capture_output=True, text=True).stdout
+            lines = [x for x in diff.splitlines() if x[:1] in "+-" and x[:3] not in ("+++", "---")]
+            found.append((key, "\n".join(lines)))
+    return found
+
+
+def report(names: list[str]) -> str:
+    rows = ["| group | module | mutants | killed | survived | no tests | timeout | kill rate |",
+            "|---|---|---:|---:|---:|---:|---:|---:|"]
+    surv = ["# Surviving mutants", ""]
+    for name in names:
+        for mod, c in sorted(collect(name).items()):
+            total = sum(c.values())
+            dead = c["killed"] + c["timeout"]
+            checked = total - c["not checked"]
+            rate = f"{100 * dead / checked:.1f} %" if checked else "-"
+            rows.append(f"| {name} | {mod} | {total} | {c['killed']} | {c['survived']} | {c['no tests']} | "
+                        f"{c['timeout']} | {rate} |")
+        for key, diff in survivors(name):
+            surv += [f"## {key}", "", "```diff", diff, "```", ""]
+    BUILD.mkdir(parents=True, exist_ok=True)
+    table = "\n".join(rows) + "\n"
+    (BUILD / "summary.md").write_text(table)
+    (BUILD / "survivors.md").write_text("\n".join(surv) + "\n")
+    return table
+
+
+def main() -> int:
+    groups = tomllib.loads((ROOT / "tests" / "mutation.toml").read_text())
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("groups", nargs="*", help=f"groups to run (default: all of {', '.join(groups)})")
+    ap.add_argument("--jobs", type=int, default=2, help="mutants tested at once")
+    ap.add_argument("--report-only", action="store_true", help="only print the tables of the last runs")
+    args = ap.parse_args()
+    names = args.groups or list(groups)
+    unknown = [n for n in names if n not in groups]
+    if unknown:
+        ap.error(f"unknown group(s) {unknown}; known: {', '.join(groups)}")
+    rc = 0
+    if not args.report_only:
+        for name in names:
+            rc |= run(name, groups[name], args.jobs)
+    print(report(names))
+    print(f"survivors' diffs: {BUILD / 'survivors.md'}")
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
