@@ -50,9 +50,9 @@ def test_share_rule_boundaries(probs, threshold, share, label, frac):
 
 
 def test_share_rule_defaults_are_half_and_half():
-    assert judge_track([0.6, 0.4]).label == "real"  # 50 % above 0.5: not more than half
-    assert judge_track([0.6, 0.6, 0.4]).label == "fake"
-    assert judge_track([0.5, 0.5, 0.5]).label == "real"
+    assert judge_track([0.6, 0.4], "share").label == "real"  # 50 % above 0.5: not more than half
+    assert judge_track([0.6, 0.6, 0.4], "share").label == "fake"
+    assert judge_track([0.5, 0.5, 0.5], "share").label == "real"
 
 
 # ------------------------------------------------------------------------------------- mean rule
@@ -140,10 +140,10 @@ def test_min_faces_boundary(rule):
     probs = [0.9, 0.9, 0.9]
     assert judge_track(probs, rule, min_faces=3).label == "fake"  # exactly enough
     o = judge_track(probs, rule, min_faces=4)
-    assert o.label == "inconclusive" and o.score is None
-    assert o.reason == f"only 3 face(s); rule {rule!r} needs at least 4"
+    assert o.label == "uncertain" and o.too_few and o.score == judge_track(probs, rule).score
+    assert o.reason == "only 3 face(s); at least 4 needed for a verdict"
     assert judge_track(probs[:1], rule, min_faces=1).label == "fake"
-    assert judge_track([], rule, min_faces=1).label == "inconclusive"  # default: at least one face
+    assert judge_track([], rule, min_faces=1).label == "inconclusive"  # no face at all
 
 
 def test_judge_track_passes_threshold_and_params():
@@ -163,7 +163,7 @@ def test_video_verdict_names_every_fake_identity_and_the_highest_score():
     real = RuleOutcome("real", 0.2, "r")
     v, ids = judge_video([(0, real), (3, fake_a), (5, fake_b)])
     assert v.label == "fake" and ids == [3, 5] and v.score == pytest.approx(0.9)
-    assert v.reason.startswith("identity #3, #5 judged fake: a")
+    assert v.reason.startswith("identity #3, #5 judged fake: b")  # the most suspicious one's reason
 
 
 def test_video_verdict_real_needs_one_real_and_takes_the_highest_real_score():
@@ -174,7 +174,7 @@ def test_video_verdict_real_needs_one_real_and_takes_the_highest_real_score():
     assert v.reason == "no identity judged fake; identity #2 judged real: first"
     v, _ = judge_video([(1, inc), (2, r1), (4, r2)])
     assert v.label == "real" and v.score == pytest.approx(0.4)
-    assert v.reason == "no identity judged fake; 2 identities (#2 judged real: first, ...)"
+    assert v.reason == "no identity judged fake; 2 identities (most suspicious #4 judged real: second)"
     v, ids = judge_video([(1, inc), (2, inc)])
     assert v.label == "inconclusive" and v.score is None and ids == []
     assert v.reason == "2 identities, none with enough faces for the rule"
@@ -548,14 +548,19 @@ def test_judge_tracks_groups_faces_by_identity_with_times_and_stats():
     assert t0.label == "fake" and t1.label == "real" and t1.n_faces == 3
     assert t1.mean_p_fake == pytest.approx(0.2) and t1.max_p_fake == pytest.approx(0.3)
     # exactly min_faces is enough; one more is not
-    assert [t.label for t in _judge_tracks(frames, AnalyzeConfig(), min_faces=3)] == ["inconclusive", "real"]
+    too_few = _judge_tracks(frames, AnalyzeConfig(), min_faces=3)
+    assert [t.label for t in too_few] == ["uncertain", "real"] and too_few[0].too_few_faces
 
 
 def test_judge_tracks_uses_the_configured_rule_threshold_and_params():
     frames = _frames([(0.0, [(0, 0.6)]), (0.1, [(0, 0.6)]), (0.2, [(0, 0.2)])])
-    assert _judge_tracks(frames, AnalyzeConfig(), 1)[0].label == "fake"  # 2/3 above 0.5
-    assert _judge_tracks(frames, AnalyzeConfig(threshold=0.6), 1)[0].label == "real"
-    assert _judge_tracks(frames, AnalyzeConfig(rule_params={"share": 0.7}), 1)[0].label == "real"
+    assert _judge_tracks(frames, AnalyzeConfig(rule="share"), 1)[0].label == "fake"  # 2/3 above 0.5
+    assert _judge_tracks(frames, AnalyzeConfig(rule="share", threshold=0.6), 1)[0].label == "real"
+    assert _judge_tracks(frames, AnalyzeConfig(rule="share", rule_params={"share": 0.7}), 1)[0].label == "real"
+    # the default rule: shrunken mean log-odds against the band (here sigmoid(mean logit · 3/4) = 0.57)
+    cal = _judge_tracks(frames, AnalyzeConfig(), 1)[0]
+    assert cal.label == "uncertain" and 0.5 < cal.score < 0.65
+    assert _judge_tracks(frames, AnalyzeConfig(band=(0.3, 0.55)), 1)[0].label == "fake"
     mean = _judge_tracks(frames, AnalyzeConfig(rule="mean"), 1)[0]
     assert mean.label == "real" and mean.score == pytest.approx(1.4 / 3)
     assert _judge_tracks(frames, AnalyzeConfig(rule="mean", threshold=0.4), 1)[0].label == "fake"

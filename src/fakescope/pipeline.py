@@ -21,7 +21,7 @@ import torch
 
 from . import __version__
 from ._perf import to_channels_last
-from .calibration import Calibration, shipped_calibration, sigmoid
+from .calibration import Calibration, logit, shipped_calibration, sigmoid
 from .combine import DEFAULT_COMBINER, combine, get_combiner
 from .errors import WeightsError
 from .faces import DEFAULT_FACE_DETECTOR, create_face_detector
@@ -335,7 +335,8 @@ class Analyzer:
             n_faces = sum(len(fr.faces) for fr in frames)
             progress(n_faces, n_faces, "classify")
 
-        tracks = self._judge_tracks(frames, min_faces, is_video=info.kind == "video")
+        tracks = _judge_tracks(frames, cfg, min_faces, is_video=info.kind == "video", band=self.band,
+                               model_keys=tuple(m.key for m in self.members))
         outcome, fake_ids = judge_video([(t.id, _outcome(t)) for t in tracks], cfg.threshold)
         if not frames:
             verdict = Verdict(label="inconclusive", score=None, reason="no frame could be decoded")
@@ -401,56 +402,6 @@ class Analyzer:
         )
         result._explained = explained
         return result
-
-    def _judge_tracks(self, frames: list[FrameResult], min_faces: int, is_video: bool) -> list[TrackResult]:
-        cfg = self.config
-        by_track: dict[int, list[tuple[float, Face]]] = {}
-        for fr in frames:
-            for face in fr.faces:
-                by_track.setdefault(face.track_id, []).append((fr.time, face))
-        params = dict(cfg.rule_params)
-        if cfg.rule == "calibrated":
-            params.setdefault("band", self.band)
-        out = []
-        for tid in sorted(by_track):
-            items = by_track[tid]
-            times = [t for t, _ in items]
-            faces = [f for _, f in items]
-            probs = np.array([f.p_fake for f in faces])
-            weights = np.array([f.quality.weight if f.quality else 1.0 for f in faces])
-            flags = tuple(tuple(f.quality.flags) if f.quality else () for f in faces)
-            model_logits = {}
-            if len(self.members) > 1:
-                model_logits = {m.key: np.array([f.scores[m.key].logit for f in faces]) for m in self.members}
-            ev = TrackEvidence(
-                logits=np.array([f.logit for f in faces]), weights=weights, flags=flags,
-                model_logits=model_logits, is_video=is_video,
-            )
-            o = judge_track(ev, cfg.rule, cfg.threshold, min_faces=min_faces, **params)
-            counts: dict[str, int] = {}
-            for fl in flags:
-                for f in fl:
-                    counts[f] = counts.get(f, 0) + 1
-            out.append(
-                TrackResult(
-                    id=tid,
-                    n_faces=len(faces),
-                    first_time=min(times),
-                    last_time=max(times),
-                    mean_p_fake=float(np.mean(probs)),
-                    max_p_fake=float(np.max(probs)),
-                    label=o.label,
-                    score=o.score,
-                    reason=o.reason,
-                    interval=None if o.interval is None else [round(v, 4) for v in o.interval],
-                    share_above=o.share_above if o.share_above is not None else float(np.mean(probs > cfg.threshold)),
-                    n_used=o.n_used,
-                    too_few_faces=o.too_few,
-                    flag_counts=counts,
-                    model_scores={k: round(v, 4) for k, v in o.model_scores.items()},
-                )
-            )
-        return out
 
     @staticmethod
     def _faces(chosen, face_frame) -> list[dict]:
@@ -525,6 +476,60 @@ def _expected_samples(sampling: Sampling, frame_count: int | None) -> int | None
     if sampling.mode == "every":
         return (frame_count + sampling.k - 1) // sampling.k
     return frame_count
+
+
+def _judge_tracks(
+    frames: list[FrameResult], cfg: AnalyzeConfig, min_faces: int, is_video: bool = True,
+    band: tuple[float, float] | None = None, model_keys: tuple[str, ...] = (),
+) -> list[TrackResult]:
+    """The *aggregate* stage: one verdict per identity from its faces' calibrated scores (see rules)."""
+    by_track: dict[int, list[tuple[float, Face]]] = {}
+    for fr in frames:
+        for face in fr.faces:
+            by_track.setdefault(face.track_id, []).append((fr.time, face))
+    params = dict(cfg.rule_params)
+    if cfg.rule == "calibrated":
+        params.setdefault("band", band or cfg.band or DEFAULT_BAND)
+    out = []
+    for tid in sorted(by_track):
+        items = by_track[tid]
+        times = [t for t, _ in items]
+        faces = [f for _, f in items]
+        probs = np.array([f.p_fake for f in faces])
+        weights = np.array([f.quality.weight if f.quality else 1.0 for f in faces])
+        flags = tuple(tuple(f.quality.flags) if f.quality else () for f in faces)
+        model_logits = {}
+        if len(model_keys) > 1:
+            model_logits = {k: np.array([f.scores[k].logit for f in faces]) for k in model_keys}
+        ev = TrackEvidence(
+            logits=logit(probs), weights=weights, flags=flags,
+            model_logits=model_logits, is_video=is_video,
+        )
+        o = judge_track(ev, cfg.rule, cfg.threshold, min_faces=min_faces, **params)
+        counts: dict[str, int] = {}
+        for fl in flags:
+            for f in fl:
+                counts[f] = counts.get(f, 0) + 1
+        out.append(
+            TrackResult(
+                id=tid,
+                n_faces=len(faces),
+                first_time=min(times),
+                last_time=max(times),
+                mean_p_fake=float(np.mean(probs)),
+                max_p_fake=float(np.max(probs)),
+                label=o.label,
+                score=o.score,
+                reason=o.reason,
+                interval=None if o.interval is None else [round(v, 4) for v in o.interval],
+                share_above=o.share_above if o.share_above is not None else float(np.mean(probs > cfg.threshold)),
+                n_used=o.n_used,
+                too_few_faces=o.too_few,
+                flag_counts=counts,
+                model_scores={k: round(v, 4) for k, v in o.model_scores.items()},
+            )
+        )
+    return out
 
 
 _RESERVOIR = 32  # faces per identity kept as candidates for the "most typical" explanations

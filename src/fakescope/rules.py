@@ -199,8 +199,12 @@ def judge_track(
     ev = evidence if isinstance(evidence, TrackEvidence) else TrackEvidence.from_probs(evidence)
     fn = get_rule(rule)
     n = len(ev.logits)
+    if n == 0:
+        return RuleOutcome("inconclusive", None, "no face")
     n_used = n if ev.weights is None else int(np.sum(np.asarray(ev.weights) >= 0.5 - 1e-9))
-    arg = ev if rule == "calibrated" else ev.probs
+    # the simple rules see the probabilities exactly as given (no round trip through log-odds)
+    probs = ev.probs if isinstance(evidence, TrackEvidence) else np.asarray(evidence, dtype=np.float64)
+    arg = ev if rule == "calibrated" else probs
     if n_used < min_faces:
         score = None
         if n:
@@ -248,6 +252,8 @@ def judge_video(tracks: list[tuple[int, RuleOutcome]], threshold: float = 0.5) -
             f"identity #{tid}, seen in too few faces for a verdict, leans fake (P(fake) {top.score:.2f})",
         ), []
     reals = [(tid, o) for tid, o in counted if o.label == "real"]
+    if not reals:
+        return RuleOutcome("inconclusive", None, f"{len(tracks)} identities, none with enough faces for the rule"), []
     tid, top = max(reals, key=lambda t: t[1].score or 0.0)
     which = f"identity #{tid}" if len(reals) == 1 else f"{len(reals)} identities (most suspicious #{tid}"
     detail = top.reason + ("" if len(reals) == 1 else ")")
