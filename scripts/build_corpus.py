@@ -74,58 +74,89 @@ class Source:
 
 GIT_SOURCES = [
     Source(
-        "utkface", "git", "corpus",
+        "utkface",
+        "git",
+        "corpus",
         "UTKFace images: non-commercial research use only (dataset terms); repository code MIT",
-        repo="bagashvilit/facial_recognition_bias", commit="abe87302b1d452cbd9100773a16c127f4d2ab546",
-        include=("data/images/*.jpg",), identity="file",
+        repo="bagashvilit/facial_recognition_bias",
+        commit="abe87302b1d452cbd9100773a16c127f4d2ab546",
+        include=("data/images/*.jpg",),
+        identity="file",
         note="9,780 aligned and cropped 200x200 UTKFace faces (ages 1-116, five ethnicity groups)",
     ),
     Source(
-        "deepface_tests", "git", "corpus",
+        "deepface_tests",
+        "git",
+        "corpus",
         "repository MIT; photos of public figures of unstated provenance",
-        repo="serengil/deepface", commit="243209fd7b46ecdecf72665cc25219f6e8181f25",
-        include=("tests/unit/dataset/img*.jpg", "tests/unit/dataset/couple.jpg"), identity="source",
+        repo="serengil/deepface",
+        commit="243209fd7b46ecdecf72665cc25219f6e8181f25",
+        include=("tests/unit/dataset/img*.jpg", "tests/unit/dataset/couple.jpg"),
+        identity="source",
         note="deepface's unit-test photos (several photos per person; one identity group)",
     ),
     Source(
-        "facenet_pytorch", "git", "corpus",
+        "facenet_pytorch",
+        "git",
+        "corpus",
         "repository MIT; photos of public figures of unstated provenance",
-        repo="timesler/facenet-pytorch", commit="787da06156087cd6b616fe6608213722bddc30cd",
-        include=("data/test_images/*/1.jpg", "data/multiface.jpg", "examples/video.mp4"), identity="source",
+        repo="timesler/facenet-pytorch",
+        commit="787da06156087cd6b616fe6608213722bddc30cd",
+        include=("data/test_images/*/1.jpg", "data/multiface.jpg", "examples/video.mp4"),
+        identity="source",
     ),
     # ------------------------------------------------------------------ evaluation only (deepfakes)
     Source(
-        "ffpp_icpr2020", "git", "eval",
+        "ffpp_icpr2020",
+        "git",
+        "eval",
         "FaceForensics++ terms of use (research only); repository GPL-3.0",
-        repo="polimi-ispl/icpr2020dfdc", commit="bbd64115e612e50416fb64fa8f60393fe4642dc0",
-        include=("test/data/ffpp/*/*/c23/videos/*.mp4",), identity="video",
-        labels={"*/original_sequences/*": (0, "original"), "*/Deepfakes/*": (1, "Deepfakes"),
-                "*/Face2Face/*": (1, "Face2Face"), "*/FaceSwap/*": (1, "FaceSwap"),
-                "*/NeuralTextures/*": (1, "NeuralTextures")},
+        repo="polimi-ispl/icpr2020dfdc",
+        commit="bbd64115e612e50416fb64fa8f60393fe4642dc0",
+        include=("test/data/ffpp/*/*/c23/videos/*.mp4",),
+        identity="video",
+        labels={
+            "*/original_sequences/*": (0, "original"),
+            "*/Deepfakes/*": (1, "Deepfakes"),
+            "*/Face2Face/*": (1, "Face2Face"),
+            "*/FaceSwap/*": (1, "FaceSwap"),
+            "*/NeuralTextures/*": (1, "NeuralTextures"),
+        },
         note="FaceForensics++ c23 test clips shipped with the ICPR 2020 DFDC paper's code",
     ),
     Source(
-        "dfdc_icpr2020", "git", "eval",
+        "dfdc_icpr2020",
+        "git",
+        "eval",
         "DFDC dataset terms (non-commercial research); repository GPL-3.0",
-        repo="polimi-ispl/icpr2020dfdc", commit="bbd64115e612e50416fb64fa8f60393fe4642dc0",
-        include=("test/data/dfdc/*/*.mp4", "notebook/samples/lynaeydofd.mp4"), identity="video",
+        repo="polimi-ispl/icpr2020dfdc",
+        commit="bbd64115e612e50416fb64fa8f60393fe4642dc0",
+        include=("test/data/dfdc/*/*.mp4", "notebook/samples/lynaeydofd.mp4"),
+        identity="video",
         labels={"*/dfdc_train_part_*": (1, "DFDC"), "*lynaeydofd*": (0, "original")},
         note="DFDC clips (metadata.json next to them says FAKE; lynaeydofd is the real one of the notebook)",
     ),
     Source(
-        "dfdc_aaronchong", "git", "eval",
+        "dfdc_aaronchong",
+        "git",
+        "eval",
         "DFDC dataset terms (non-commercial research); repository MIT",
-        repo="aaronchong888/DeepFake-Detect", commit="d64ca2ab05b5ac812f8bb3849bfbb7aff07a2f94",
+        repo="aaronchong888/DeepFake-Detect",
+        commit="d64ca2ab05b5ac812f8bb3849bfbb7aff07a2f94",
         include=("train_sample_videos/*.mp4", "prepared_dataset/real/*.png", "prepared_dataset/fake/*.png"),
         identity="video",
         labels={"*/real/*": (0, "original"), "*/fake/*": (1, "DFDC"), "train_sample_videos/*": (1, "DFDC")},
         note="DFDC sample videos (metadata.json: abofeumbvv, abqwwspghj FAKE) and face crops of DFDC frames",
     ),
     Source(
-        "wild_eyecantell", "git", "eval",
+        "wild_eyecantell",
+        "git",
+        "eval",
         "unknown (videos of public figures found on the web); repository GPL-3.0",
-        repo="263man/EyeCanTell", commit="7f8608a5790aa0e0d182a7a426ad32d8d61ac50b",
-        include=("notebook/samples/Fake*.mp4", "notebook/samples/Real*.mp4"), identity="video",
+        repo="263man/EyeCanTell",
+        commit="7f8608a5790aa0e0d182a7a426ad32d8d61ac50b",
+        include=("notebook/samples/Fake*.mp4", "notebook/samples/Real*.mp4"),
+        identity="video",
         labels={"*/Fake*": (1, "wild"), "*/Real*": (0, "original")},
         note="in-the-wild deepfakes of public figures (Obama, Putin, Reagan ...) with real clips of the same people",
     ),
@@ -345,9 +376,12 @@ def main() -> int:
         if not recs:
             continue
         folder = out / sub
-        summary = extract_faces(recs, folder, ecfg, workers=args.workers,
-                                progress=lambda d, t, n: log.info("%s %d/%d %s", sub, d, t, n) if d % 200 == 0 or d == t
-                                else None)  # fmt: skip
+
+        def progress(d: int, t: int, name: str, sub: str = sub) -> None:
+            if d % 200 == 0 or d == t:
+                log.info("%s %d/%d %s", sub, d, t, name)
+
+        summary = extract_faces(recs, folder, ecfg, workers=args.workers, progress=progress)
         n = write_manifest(folder, by_file, folder)
         log.info("%s: %d faces from %d inputs (%d failed) -> %s", sub, n, summary.inputs, len(summary.failed),
                  folder / "manifest.csv")  # fmt: skip

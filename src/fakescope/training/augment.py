@@ -97,8 +97,15 @@ class Augmenter:
         if c.hflip:
             ts.append(A.HorizontalFlip(p=c.hflip))
         if c.affine:
-            ts.append(A.Affine(shear=(-c.shear, c.shear), rotate=(-c.rotate, c.rotate),
-                               scale=(1 - c.scale, 1 + c.scale), border_mode=cv2.BORDER_REFLECT_101, p=c.affine))
+            ts.append(
+                A.Affine(
+                    shear=(-c.shear, c.shear),
+                    rotate=(-c.rotate, c.rotate),
+                    scale=(1 - c.scale, 1 + c.scale),
+                    border_mode=cv2.BORDER_REFLECT_101,
+                    p=c.affine,
+                )
+            )
         if c.jpeg:
             ts.append(A.ImageCompression(quality_range=tuple(c.jpeg_quality), p=c.jpeg))
         if c.blur:
