@@ -143,6 +143,36 @@ def sbi_pseudo_fakes(rows: list[dict], n: int, seed: int = 0) -> tuple[np.ndarra
     return np.concatenate(xs), np.concatenate(ys).astype(int)
 
 
+def model_metrics(y, p, clip, manip, is_video, ph, hg, sbi_y, ps, boot: int) -> dict:
+    """Metrics of one model's scores: ``p`` on the evaluation set, ``ph`` on held-out reals, ``ps`` on SBIs."""
+    res = {"n_faces": len(y), "n_fake": int(y.sum()), "n_real": int((y == 0).sum())}
+    res["face_auc"] = auc(y, p)
+    res["face_auc_ci"] = bootstrap(lambda i: auc(y[i], p[i]), clip, boot)
+    res["by_manipulation"] = {}
+    for mm in sorted(set(manip) - {"original"}):
+        sel = (manip == mm) | (y == 0)
+        ys, pss = y[sel], p[sel]
+        ci = bootstrap(lambda i, ys=ys, pss=pss: auc(ys[i], pss[i]), clip[sel], boot)
+        res["by_manipulation"][mm] = {"n_fake": int((manip == mm).sum()), "auc": auc(ys, pss), "ci": ci}
+    vids = sorted({c for c, v in zip(clip, is_video, strict=True) if v})  # videos: mean p_fake of their faces
+    vy = np.array([y[clip == v][0] for v in vids])
+    vp = np.array([p[clip == v].mean() for v in vids])
+    res["videos"] = {"n": len(vids), "n_fake": int(vy.sum()), "auc": auc(vy, vp),
+                     "ci": bootstrap(lambda i: auc(vy[i], vp[i]), np.arange(len(vids)), boot)}  # fmt: skip
+    real = y == 0
+    res["fpr_eval_reals"] = float((p[real] > 0.5).mean())
+    res["fpr_eval_reals_ci"] = bootstrap(
+        lambda i: float((p[i][y[i] == 0] > 0.5).mean()) if (y[i] == 0).any() else None, clip, boot
+    )
+    res["tpr_eval_fakes"] = float((p[~real] > 0.5).mean())
+    res["fpr_heldout_reals"] = float((ph > 0.5).mean())
+    res["fpr_heldout_reals_ci"] = bootstrap(lambda i: float((ph[i] > 0.5).mean()), hg, boot)
+    res["n_heldout_reals"] = len(ph)
+    res["sbi_auc"] = auc(sbi_y, ps)
+    res["sbi_n"] = int(len(sbi_y))
+    return res
+
+
 def resize_all(crops: np.ndarray, size: int) -> np.ndarray:
     import cv2
 
@@ -183,41 +213,16 @@ def main() -> int:
     is_video = np.array([r["video"].lower().endswith((".mp4", ".mov", ".avi")) for r in ev])
     results = {}
     per_face_rows = []
+    hg = np.array([r["identity"] for r in held])
     for name, m in models.items():
         s = m.info.input_size
-        p = score(m, ev_crops[s])
-        ph = score(m, held_crops[s])
-        ps = score(m, resize_all(sbi_x, s))
-        res = {"n_faces": len(y), "n_fake": int(y.sum()), "n_real": int((y == 0).sum())}
-        res["face_auc"] = auc(y, p)
-        res["face_auc_ci"] = bootstrap(lambda i: auc(y[i], p[i]), clip, args.boot)
-        res["by_manipulation"] = {}
-        for mm in sorted(set(manip) - {"original"}):
-            sel = (manip == mm) | (y == 0)
-            res["by_manipulation"][mm] = {"n_fake": int((manip == mm).sum()), "auc": auc(y[sel], p[sel]),
-                                          "ci": bootstrap(lambda i, sel=sel: auc(y[sel][i], p[sel][i]), clip[sel],
-                                                          args.boot)}  # fmt: skip
-        # videos: mean p_fake over the clip's faces
-        vids = sorted({c for c, v in zip(clip, is_video, strict=True) if v})
-        vy = np.array([y[clip == v][0] for v in vids])
-        vp = np.array([p[clip == v].mean() for v in vids])
-        res["videos"] = {"n": len(vids), "n_fake": int(vy.sum()), "auc": auc(vy, vp),
-                         "ci": bootstrap(lambda i: auc(vy[i], vp[i]), np.arange(len(vids)), args.boot)}  # fmt: skip
-        real = y == 0
-        res["fpr_eval_reals"] = float((p[real] > 0.5).mean())
-        res["fpr_eval_reals_ci"] = bootstrap(lambda i: float((p[i][y[i] == 0] > 0.5).mean()) if (y[i] == 0).any()
-                                             else None, clip, args.boot)  # fmt: skip
-        res["tpr_eval_fakes"] = float((p[~real] > 0.5).mean())
-        hg = np.array([r["identity"] for r in held])
-        res["fpr_heldout_reals"] = float((ph > 0.5).mean())
-        res["fpr_heldout_reals_ci"] = bootstrap(lambda i: float((ph[i] > 0.5).mean()), hg, args.boot)
-        res["n_heldout_reals"] = len(ph)
-        res["sbi_auc"] = auc(sbi_y, ps)
-        res["sbi_n"] = int(len(sbi_y))
+        p, ph, ps = score(m, ev_crops[s]), score(m, held_crops[s]), score(m, resize_all(sbi_x, s))
+        res = model_metrics(y, p, clip, manip, is_video, ph, hg, sbi_y, ps, args.boot)
         results[name] = res
         for r, pv in zip(ev, p, strict=True):
             per_face_rows.append({"model": name, "path": r["path"], "label": r["label"],
-                                  "manipulation": r["manipulation"], "video": r["video"], "p_fake": float(pv)})  # fmt: skip
+                                  "manipulation": r["manipulation"], "video": r["video"],
+                                  "p_fake": float(pv)})  # fmt: skip
         log.info("%s: face AUC %s, FPR eval reals %.3f, held-out FPR %.3f, SBI AUC %s", name, res["face_auc"],
                  res["fpr_eval_reals"], res["fpr_heldout_reals"], res["sbi_auc"])  # fmt: skip
 
