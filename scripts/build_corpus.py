@@ -356,7 +356,7 @@ def main() -> int:
     records = build_records(rows, sources)
 
     cols = ["source", "origin", "version", "path", "bytes", "sha256", "label", "manipulation", "role", "split",
-            "identity", "licence"]  # fmt: skip
+            "identity"]  # fmt: skip
     for dest in (out / "sources.csv", REPO_CARD_DIR / "sources.csv"):
         dest.parent.mkdir(parents=True, exist_ok=True)
         with open(dest.with_suffix(".csv.part"), "w", newline="") as f:
