@@ -143,7 +143,10 @@ def sbi_pseudo_fakes(rows: list[dict], n: int, seed: int = 0) -> tuple[np.ndarra
     return np.concatenate(xs), np.concatenate(ys).astype(int)
 
 
-def model_metrics(y, p, clip, manip, is_video, ph, hg, sbi_y, ps, boot: int) -> dict:
+DATASET_GROUPS = {"FF++": ("ffpp",), "DFDC": ("dfdc",), "wild": ("wild",)}
+
+
+def model_metrics(y, p, clip, manip, is_video, ph, hg, sbi_y, ps, boot: int, dataset=None) -> dict:
     """Metrics of one model's scores: ``p`` on the evaluation set, ``ph`` on held-out reals, ``ps`` on SBIs."""
     res = {"n_faces": len(y), "n_fake": int(y.sum()), "n_real": int((y == 0).sum())}
     res["face_auc"] = auc(y, p)
@@ -154,6 +157,22 @@ def model_metrics(y, p, clip, manip, is_video, ph, hg, sbi_y, ps, boot: int) -> 
         ys, pss = y[sel], p[sel]
         ci = bootstrap(lambda i, ys=ys, pss=pss: auc(ys[i], pss[i]), clip[sel], boot)
         res["by_manipulation"][mm] = {"n_fake": int((manip == mm).sum()), "auc": auc(ys, pss), "ci": ci}
+    res["by_dataset"] = {}
+    for group, prefixes in DATASET_GROUPS.items():  # fakes vs the reals of the same dataset
+        if dataset is None:
+            break
+        sel = np.array([any(d.startswith(x) for x in prefixes) for d in dataset])
+        if not sel.any():
+            continue
+        ys, pss = y[sel], p[sel]
+        ci = bootstrap(lambda i, ys=ys, pss=pss: auc(ys[i], pss[i]), clip[sel], boot)
+        res["by_dataset"][group] = {
+            "n_fake": int(ys.sum()),
+            "n_real": int((ys == 0).sum()),
+            "auc": auc(ys, pss),
+            "ci": ci,
+            "fpr": float((pss[ys == 0] > 0.5).mean()) if (ys == 0).any() else None,
+        }
     vids = sorted({c for c, v in zip(clip, is_video, strict=True) if v})  # videos: mean p_fake of their faces
     vy = np.array([y[clip == v][0] for v in vids])
     vp = np.array([p[clip == v].mean() for v in vids])
@@ -210,6 +229,7 @@ def main() -> int:
     y = np.array([r["label"] for r in ev])
     clip = np.array([r["video"] for r in ev])
     manip = np.array([r["manipulation"] for r in ev])
+    dataset = np.array([r["dataset"] for r in ev])
     is_video = np.array([r["video"].lower().endswith((".mp4", ".mov", ".avi")) for r in ev])
     results = {}
     per_face_rows = []
@@ -217,7 +237,7 @@ def main() -> int:
     for name, m in models.items():
         s = m.info.input_size
         p, ph, ps = score(m, ev_crops[s]), score(m, held_crops[s]), score(m, resize_all(sbi_x, s))
-        res = model_metrics(y, p, clip, manip, is_video, ph, hg, sbi_y, ps, args.boot)
+        res = model_metrics(y, p, clip, manip, is_video, ph, hg, sbi_y, ps, args.boot, dataset)
         results[name] = res
         for r, pv in zip(ev, p, strict=True):
             per_face_rows.append({"model": name, "path": r["path"], "label": r["label"],
@@ -233,11 +253,15 @@ def main() -> int:
         w.writeheader()
         w.writerows(per_face_rows)
     manips = sorted({mm for r in results.values() for mm in r["by_manipulation"]})
-    lines = ["| model | face AUC (all fakes) | " + " | ".join(f"AUC {m}" for m in manips)
+    groups = [g for g in DATASET_GROUPS if any(g in r["by_dataset"] for r in results.values())]
+    lines = ["| model | face AUC (all fakes) | " + " | ".join(f"AUC {g} (vs its reals)" for g in groups) + " | "
+             + " | ".join(f"AUC {m}" for m in manips)
              + " | video AUC | FPR@0.5 eval reals | FPR@0.5 held-out reals | TPR@0.5 fakes | SBI AUC |",
-             "|---|---:|" + "---:|" * len(manips) + "---:|---:|---:|---:|---:|"]  # fmt: skip
+             "|---|---:|" + "---:|" * (len(groups) + len(manips)) + "---:|---:|---:|---:|---:|"]  # fmt: skip
     for name, r in results.items():
         cells = [fmt(r["face_auc"], r["face_auc_ci"])]
+        cells += [fmt(r["by_dataset"][g]["auc"], r["by_dataset"][g]["ci"]) if g in r["by_dataset"] else "—"
+                  for g in groups]  # fmt: skip
         cells += [fmt(r["by_manipulation"][m]["auc"], r["by_manipulation"][m]["ci"]) for m in manips]
         cells += [fmt(r["videos"]["auc"], r["videos"]["ci"]), fmt(r["fpr_eval_reals"], r["fpr_eval_reals_ci"]),
                   fmt(r["fpr_heldout_reals"], r["fpr_heldout_reals_ci"]), fmt(r["tpr_eval_fakes"]),
