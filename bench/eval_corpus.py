@@ -63,11 +63,23 @@ def load_models(specs: list[str]):
     return models
 
 
-def crops_by_size(rows: list[dict], sizes: set[int], margin: float, sampling: str) -> dict[int, np.ndarray]:
-    """Re-cut every face of ``rows`` from its source frame at each size (as analyze cuts it)."""
+def crops_by_size(
+    rows: list[dict], sizes: set[int], margin: float, sampling: str, stored: int | None = None
+) -> dict[int, np.ndarray]:
+    """Re-cut every face of ``rows`` from its source frame at each size (as analyze cuts it).
+
+    At the size the crops were extracted at (``stored``) the extracted PNGs are used as they are: they
+    are the analyze crops pixel for pixel (``tests/test_train_parity.py``)."""
     from fakescope.faces.crop import crop_face
     from fakescope.media import Sampling, open_media
+    from fakescope.training.data import load_crop
 
+    done = {}
+    if stored in sizes:
+        done[stored] = np.stack([load_crop(r["path"]) for r in rows])
+        sizes = sizes - {stored}
+    if not sizes:
+        return done
     out = {s: [None] * len(rows) for s in sizes}
     by_src: dict[str, list[tuple[int, dict]]] = defaultdict(list)
     for i, r in enumerate(rows):
@@ -84,7 +96,7 @@ def crops_by_size(rows: list[dict], sizes: set[int], margin: float, sampling: st
     missing = [rows[i]["path"] for i, c in enumerate(next(iter(out.values()))) if c is None]
     if missing:
         raise RuntimeError(f"{len(missing)} faces not found again in their source (first: {missing[0]})")
-    return {s: np.stack(v) for s, v in out.items()}
+    return {**done, **{s: np.stack(v) for s, v in out.items()}}
 
 
 @torch.no_grad()
@@ -222,8 +234,8 @@ def main() -> int:
     held = [corpus[i] for i in sorted(rng.choice(len(corpus), size=min(args.held_out, len(corpus)), replace=False))]
     extract = json.loads((args.corpus / "fakes" / "extract.json").read_text())
     log.info("evaluation faces %d, held-out corpus reals %d, models %s", len(ev), len(held), list(models))
-    ev_crops = crops_by_size(ev, sizes, extract["margin"], extract["sampling"])
-    held_crops = crops_by_size(held, sizes, extract["margin"], extract["sampling"])
+    ev_crops = crops_by_size(ev, sizes, extract["margin"], extract["sampling"], extract["size"])
+    held_crops = crops_by_size(held, sizes, extract["margin"], extract["sampling"], extract["size"])
     sbi_x, sbi_y = sbi_pseudo_fakes(corpus, args.sbi)
 
     y = np.array([r["label"] for r in ev])
