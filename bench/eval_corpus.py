@@ -109,9 +109,17 @@ def score(model, crops: np.ndarray, batch: int = 32) -> np.ndarray:
 
 
 def auc(y: np.ndarray, p: np.ndarray) -> float | None:
-    from sklearn.metrics import roc_auc_score
+    """ROC-AUC by the rank-sum (Mann-Whitney) formula, ties counted half — equal to sklearn's
+    ``roc_auc_score`` and ~10x faster, which matters for the bootstrap."""
+    from scipy.stats import rankdata
 
-    return float(roc_auc_score(y, p)) if len(set(y.tolist())) == 2 else None
+    y = np.asarray(y)
+    n1 = int((y == 1).sum())
+    n0 = len(y) - n1
+    if n1 == 0 or n0 == 0:
+        return None
+    r = rankdata(p)
+    return float((r[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 def bootstrap(fn, groups: np.ndarray, n: int = 1000, seed: int = 0) -> tuple[float, float] | None:
