@@ -229,6 +229,7 @@ def main() -> int:
     ap.add_argument("--sbi", type=int, default=200, help="held-out reals turned into SBI pseudo-fakes")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--boot", type=int, default=1000)
+    ap.add_argument("--datasets", default="", help="only evaluation faces of these datasets (prefixes: ffpp,dfdc,wild)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
@@ -237,6 +238,8 @@ def main() -> int:
     models = load_models(args.model)
     sizes = {m.info.input_size for m in models.values()}
     ev = read_manifest(args.corpus / "fakes" / "manifest.csv")
+    if args.datasets:
+        ev = [r for r in ev if r["dataset"].startswith(tuple(args.datasets.split(",")))]
     corpus = [r for r in read_manifest(args.corpus / "faces" / "manifest.csv") if r["split"] == "test"]
     rng = np.random.default_rng(0)
     held = [corpus[i] for i in sorted(rng.choice(len(corpus), size=min(args.held_out, len(corpus)), replace=False))]
