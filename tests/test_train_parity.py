@@ -75,3 +75,19 @@ def test_frame_edge_augmentation_blacks_out_bands_like_crop_face():
     a, b = aug(img, 7), aug(img, 7)
     np.testing.assert_array_equal(a, b)  # same seed, same bands: a real and its SBI get the same edges
     assert (a == 0).any()
+
+
+def test_corpus_sbi_weights_load_and_reproduce_their_recorded_scores(mesonet_faces):
+    import json
+
+    from fakescope.models import create_model, get_model_info
+    from fakescope.pipeline import Analyzer
+
+    wi = get_model_info("sbi_mobilenetv2").weights["corpus"]
+    meta = json.loads((wi.path.parent / "meta.json").read_text())
+    assert meta["architecture"] == "mobilenetv2" and meta["preprocessing"]["margin"] == 0.3
+    assert meta["training_data"]["train"]["identities"] > 1000  # the corpus, not a few dozen people
+    assert create_model("sbi_mobilenetv2", weights="corpus").weights_tag == "corpus"  # checks the sha256
+    recorded = {r["image"]: r["p_fake"] for r in meta["evaluation"]["mesonet_faces"]}
+    res = Analyzer(model="sbi_mobilenetv2", weights="corpus").analyze(mesonet_faces / "df" / "df01254.jpg")
+    assert res.frames[0].faces[0].p_fake == pytest.approx(recorded["df/df01254.jpg"], abs=1e-4)
