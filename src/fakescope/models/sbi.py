@@ -5,7 +5,10 @@
   ``weights/sbi/sbi_mobilenetv2.safetensors``, fine-tuned from the packaged ImageNet weights on real
   faces and their self-blended images (Shiohara & Yamasaki, CVPR 2022) by ``scripts/train_sbi.py``.
   What it was trained on and its limits: ``weights/sbi/DATA_CARD.md``. It is a small demonstration
-  model trained on a few dozen identities — not a production detector.
+  model trained on a few dozen identities — not a production detector. Weights ``corpus`` (issue 12,
+  opt-in): the same network trained by ``fakescope train --config configs/sbi_corpus.yaml`` on the
+  offline face corpus of ``scripts/build_corpus.py`` (~7,800 training identities); data and model card:
+  ``weights/sbi_corpus/DATA_CARD.md``.
 """
 
 from __future__ import annotations
@@ -66,7 +69,18 @@ def load_safetensors_strict(model: nn.Module, path: str | Path) -> None:
                 "faces from MIT/public-domain packages (DATA_CARD.md); ImageNet terms of use",
                 source="trained by scripts/train_sbi.py on self-blended images of packaged real faces",
                 description="self-blended-images detector, demonstration scale (see DATA_CARD.md)",
-            )
+            ),
+            "corpus": WeightsInfo(
+                tag="corpus",
+                file="sbi_corpus/sbi_mobilenetv2_corpus.safetensors",
+                sha256="fbf291075531aed1934287eae01518dfc1f4a78b294e6e5bdaf2738b2383daa4",
+                loader=load_safetensors_strict,
+                licence="trained here on UTKFace (non-commercial research only) and packaged faces: "
+                "non-commercial research use; derived from torchvision's BSD-3 ImageNet weights "
+                "(weights/sbi_corpus/DATA_CARD.md)",
+                source="fakescope train --config configs/sbi_corpus.yaml on the corpus of scripts/build_corpus.py",
+                description="self-blended-images detector trained on ~7,800 identities (issue 12; see DATA_CARD.md)",
+            ),
         },
     )
 )

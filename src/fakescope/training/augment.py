@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["AugmentConfig", "Augmenter", "ClaheInput", "apply_clahe"]
+__all__ = ["AugmentConfig", "Augmenter", "ClaheInput", "apply_clahe", "frame_edge"]
 
 
 def apply_clahe(rgb: np.ndarray, clip_limit: float = 2.0, tile: int = 8) -> np.ndarray:
@@ -72,6 +72,11 @@ class AugmentConfig:
     jpeg_quality: tuple[int, int] = (40, 100)
     blur: float = 0.1  # Gaussian or motion blur, kernel 3–5
     colour: float = 0.3  # brightness/contrast/saturation ±0.2, hue ±0.02
+    # frame edge: black out a band along 1–2 sides of the crop (up to ``edge_max`` of its side), as
+    # ``crop_face`` fills the part of the square outside the frame for a face near the frame's border or
+    # an image that is already a tight face crop. Off by default (older runs stay reproducible).
+    edge: float = 0.0
+    edge_max: float = 0.25
 
     @classmethod
     def from_dict(cls, d: dict | None) -> AugmentConfig:
@@ -92,8 +97,15 @@ class Augmenter:
         if c.hflip:
             ts.append(A.HorizontalFlip(p=c.hflip))
         if c.affine:
-            ts.append(A.Affine(shear=(-c.shear, c.shear), rotate=(-c.rotate, c.rotate),
-                               scale=(1 - c.scale, 1 + c.scale), border_mode=cv2.BORDER_REFLECT_101, p=c.affine))
+            ts.append(
+                A.Affine(
+                    shear=(-c.shear, c.shear),
+                    rotate=(-c.rotate, c.rotate),
+                    scale=(1 - c.scale, 1 + c.scale),
+                    border_mode=cv2.BORDER_REFLECT_101,
+                    p=c.affine,
+                )
+            )
         if c.jpeg:
             ts.append(A.ImageCompression(quality_range=tuple(c.jpeg_quality), p=c.jpeg))
         if c.blur:
@@ -104,7 +116,36 @@ class Augmenter:
         self.config = cfg
 
     def __call__(self, image: np.ndarray, seed: int) -> np.ndarray:
-        if self.pipeline is None:
-            return image
-        self.pipeline.set_random_seed(int(seed) % (2**32))
-        return self.pipeline(image=image)["image"]
+        if self.pipeline is not None:
+            self.pipeline.set_random_seed(int(seed) % (2**32))
+            image = self.pipeline(image=image)["image"]
+        if self.config.edge:
+            image = frame_edge(image, np.random.default_rng(int(seed) % (2**32)), self.config.edge,
+                               self.config.edge_max)  # fmt: skip
+        return image
+
+
+def frame_edge(image: np.ndarray, rng: np.random.Generator, p: float, max_frac: float = 0.25) -> np.ndarray:
+    """With probability ``p``, black bands along one or two adjacent sides of ``image`` (a copy).
+
+    Written by hand (no library draws the out-of-frame fill of :func:`fakescope.faces.crop.crop_face`):
+    each band is up to ``max_frac`` of the side, as when the crop square extends past the frame.
+    """
+    if rng.random() >= p:
+        return image
+    h, w = image.shape[:2]
+    out = image.copy()
+    sides = [int(rng.integers(4))]
+    if rng.random() < 0.5:
+        sides.append((sides[0] + 1) % 4)
+    for side in sides:
+        k = int(round(rng.uniform(0.03, max_frac) * (h if side in (0, 2) else w)))
+        if side == 0:
+            out[:k] = 0
+        elif side == 1:
+            out[:, w - k :] = 0
+        elif side == 2:
+            out[h - k :] = 0
+        else:
+            out[:, :k] = 0
+    return out

@@ -59,6 +59,7 @@ class TrainConfig:
     num_workers: int = 0
     threads: int | None = None  # torch.set_num_threads
     eval_batch_size: int = 64
+    max_eval_faces: int | None = None  # validate/test on a seeded subsample of this many faces (large corpora)
     tensorboard: bool = True  # when the tensorboard package is installed
 
     def __post_init__(self) -> None:

@@ -132,6 +132,8 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> TrainResult:
         use_official=cfg.official_split,
     )  # fmt: skip
     train_recs, val_recs, test_recs = parts["train"], parts["val"], parts["test"]
+    if cfg.max_eval_faces:
+        val_recs, test_recs = (_subsample(r, cfg.max_eval_faces, cfg.seed) for r in (val_recs, test_recs))
     if cfg.sbi:
         train_recs = [r for r in train_recs if r.label == REAL]
     if not train_recs:
@@ -365,6 +367,14 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> TrainResult:
                                        title=f"{cfg.model} on the test split", margin=margin)  # fmt: skip
     return TrainResult(out, status, epoch, progress["global_step"], progress["best_epoch"],
                        progress["best_auc"], test_report, time.perf_counter() - t_start)  # fmt: skip
+
+
+def _subsample(records: list[FaceRecord], n: int, seed: int) -> list[FaceRecord]:
+    """A seeded subsample of ``n`` records (in their original order), or all of them."""
+    if len(records) <= n:
+        return records
+    keep = np.sort(np.random.default_rng(sample_seed(seed, 0x5AB)).choice(len(records), size=n, replace=False))
+    return [records[i] for i in keep]
 
 
 def _main_thread() -> bool:
