@@ -185,7 +185,8 @@ def _methods(text: str | None) -> tuple[str, ...]:
 
     names = tuple(m.strip() for m in text.split(",") if m.strip())
     for m in names:
-        explainer_class(m)
+        if m != "default":  # "default": the methods chosen by measurement for the model
+            explainer_class(m)
     return names
 
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr
 
-SCHEMA_VERSION = "1.2"  # 1.1: explanations, artifacts; 1.2: explanation params
+SCHEMA_VERSION = "1.3"  # 1.1: explanations, artifacts; 1.2: explanation params; 1.3: faithfulness, flags
 
 Label = Literal["fake", "real", "inconclusive"]
 
@@ -100,6 +100,14 @@ class ExplanationRecord(BaseModel):
     )
     overlay: str | None = Field(None, description="PNG of the heatmap over the face, relative to result.json")
     map: str | None = Field(None, description=".npy float32 map at the crop's size, relative to result.json")
+    faithfulness: float | None = Field(
+        None, description="target-logit drop when the map's top patches are replaced by the model's neutral "
+        "baseline, minus the drop for random patches (> 0: the map points at evidence the model uses)"
+    )
+    faithfulness_detail: dict[str, Any] = Field(default_factory=dict, description="how the score was measured")
+    flags: list[str] = Field(
+        default_factory=list, description="empty_map, no_better_than_random, failed_sanity_check"
+    )
 
 
 class AnalysisResult(BaseModel):

@@ -76,6 +76,29 @@ def timeline_svg(result: AnalysisResult, width: int = 900, height: int = 260) ->
     return "".join(parts)
 
 
+#: what a heatmap can and cannot tell, in plain words (shown above the explained faces)
+HEATMAP_NOTE = (
+    "A heatmap shows which parts of the face moved this model's score, as far as the method can tell. "
+    "It is not proof that a region was manipulated, and it cannot show what the model did not react to. "
+    "Methods disagree, and some produce plausible pictures that barely depend on the model: each map "
+    "below carries a faithfulness score (how much more the fake score drops when the highlighted patches "
+    "are replaced by a neutral background than when random patches are; above 0 = the map points at "
+    "evidence this model uses) and flags: <b>no better than random</b>, <b>empty map</b>, <b>failed sanity "
+    "check</b> (the method's maps for this model hardly change when the model's weights are randomised). "
+    "Treat a flagged map as noise. A model that barely separates real from fake faces yields heatmaps that "
+    "explain its error, not the manipulation."
+)
+
+
+def _check_caption(method: str, check: dict | None) -> str:
+    if not check:
+        return ""
+    score = check.get("faithfulness")
+    flags = ", ".join(f.replace("_", " ") for f in check.get("flags", []))
+    text = f"{method}: faithfulness {'–' if score is None else f'{score:+.2f}'}"
+    return html.escape(text) + (f" <b style='color:#d62728'>⚑ {html.escape(flags)}</b>" if flags else "")
+
+
 def render_report(result: AnalysisResult, faces: Sequence[dict] = (), annotated: str | None = None) -> str:
     """HTML text. ``faces``: dicts with ``crop`` (RGB uint8), ``overlays`` {method: RGB uint8},
     ``track_id``, ``time``, ``p_fake``."""
@@ -93,9 +116,12 @@ def render_report(result: AnalysisResult, faces: Sequence[dict] = (), annotated:
             f"<img alt='{e(m)} heatmap' title='{e(m)}' src='{data_uri(ov)}'>" for m, ov in f["overlays"].items()
         )
         methods = ", ".join(f["overlays"]) or "no explanation"
+        checks = "".join(
+            f"<br>{_check_caption(m, c)}" for m, c in f.get("checks", {}).items() if _check_caption(m, c)
+        )
         gallery.append(
             f"<figure>{imgs}<figcaption>identity #{f['track_id']} · t={f['time']:.2f} s · "
-            f"p_fake={f['p_fake']:.3f} · {e(methods)}</figcaption></figure>"
+            f"p_fake={f['p_fake']:.3f} · {e(methods)}{checks}</figcaption></figure>"
         )
     inp = result.input
     info = {
@@ -128,7 +154,8 @@ fakescope {e(result.fakescope_version)} · {e(result.created)}</p>
 <table><tr><th>id</th><th>verdict</th><th>faces</th><th>span</th><th>mean p_fake</th><th>max p_fake</th>
 <th>reason</th></tr>{rows}</table>
 <h2>Timeline</h2>{timeline_svg(result)}
-<h2>Explained faces</h2><div class="gallery">{"".join(gallery) or "<p class='muted'>none</p>"}</div>
+<h2>Explained faces</h2><p class="muted" id="heatmap-note">{HEATMAP_NOTE}</p>
+<div class="gallery">{"".join(gallery) or "<p class='muted'>none</p>"}</div>
 {video}
 <h2>Input</h2><table>{kv(info)}</table>
 <h2>Settings</h2><table>{kv(result.settings.model_dump())}</table>

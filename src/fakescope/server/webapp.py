@@ -91,7 +91,10 @@ def _gallery(folder: Path, result: dict, method: str | None) -> list[tuple[str, 
             continue
         path = folder / rec["overlay"]
         if path.is_file():
-            items.append((str(path), f"#{rec['track_id']} · t={rec['time']:.2f} s · p_fake={rec['p_fake']:.3f}"))
+            flags = ", ".join(f.replace("_", " ") for f in rec.get("flags") or [])
+            faith = rec.get("faithfulness")
+            extra = ("" if faith is None else f" · faithfulness {faith:+.2f}") + (f" · ⚑ {flags}" if flags else "")
+            items.append((str(path), f"#{rec['track_id']} · t={rec['time']:.2f} s · p_fake={rec['p_fake']:.3f}{extra}"))
     return items
 
 
