@@ -252,9 +252,17 @@ def explain_cmd(
 
 
 @app.command()
-def explainers() -> None:
-    """List the explanation methods."""
+def explainers(
+    model: Annotated[str | None, typer.Option(help="Show each method's measured quality on this model.")] = None,
+) -> None:
+    """List the explanation methods (with --model: their measured quality on that model)."""
     from .explainers import explainer_class, list_explainers
+
+    if model:
+        from .cli_xai import quality_table
+
+        console.print(quality_table(model))
+        return
 
     table = Table(title="explainers")
     for col in ("name", "family", "description"):
@@ -623,6 +631,11 @@ def export(
     except (FakescopeError, ValueError, RuntimeError) as e:
         raise _fail(str(e), 2) from None
     console.print(f"{model} ({net.info.input_size}px, weights {net.weights_tag or 'none'}) → {path}", highlight=False)
+
+
+from .cli_xai import xai_eval  # noqa: E402
+
+app.command("xai-eval")(xai_eval)
 
 
 def main() -> None:
