@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import pickle
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from fakescope.xai_eval import (  # noqa: E402
     EvalConfig,
+    RealFace,
     build_masked_faces,
     choose_defaults,
     evaluate_model,
@@ -75,12 +75,16 @@ def main() -> int:
     log = logging.getLogger("xai_quality")
     OUT.mkdir(parents=True, exist_ok=True)
 
-    cache = OUT / "faces.pkl"  # this script's own cache, written above: trusted
+    cache = OUT / "faces.npz"  # this script's cache of the detected faces (arrays only, no pickle)
     if cache.is_file():
-        reals = pickle.loads(cache.read_bytes())
+        with np.load(cache, allow_pickle=False) as z:
+            rows = zip(z["images"], z["landmarks"], z["sources"], strict=True)
+            reals = [RealFace(i, lm, str(s)) for i, lm, s in rows]
     else:
         reals = real_faces(face_sources(args.faces))
-        cache.write_bytes(pickle.dumps(reals))
+        np.savez_compressed(cache, images=np.stack([r.image for r in reals]),
+                            landmarks=np.stack([r.landmarks for r in reals]),
+                            sources=np.array([r.source for r in reals]))
     log.info("%d real faces from %d sources", len(reals), len({r.source.split('#')[0] for r in reals}))
     if not args.no_package:  # the average real face (a baseline candidate), 64 px
         from PIL import Image

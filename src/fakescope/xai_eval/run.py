@@ -284,19 +284,23 @@ def _mean(entry: dict, *path: str) -> float:
 
 
 def choose_defaults(report: dict[str, Any], k: int = 1) -> list[str]:
-    """The ``k`` best methods of one model's report: faithful (deletion gain interval above 0) and
-    sane (randomisation check passed) first, then localising (beats the centre prior on off-centre
-    pointing game and on relevance mass), then fast."""
+    """The ``k`` best methods of one model's report: faithful (deletion or insertion gain interval above
+    0: deletion alone is confounded when the patches pasted in look like blending traces) and sane
+    (randomisation check passed) first, then localising (pixel AUROC interval above 0.5 — which
+    also rules out near-constant maps, whose ties flatter the pointing game —, then beating the centre
+    prior on off-centre pointing game and on relevance mass), then fast."""
 
     def key(item: tuple[str, dict]) -> tuple:
         _, e = item
-        faithful = _lo(e, "subsets", "all", "deletion_gain") > 0
+        faithful = _lo(e, "subsets", "all", "deletion_gain") > 0 or _lo(e, "subsets", "all", "insertion_gain") > 0
         sane = bool(e.get("sanity", {}).get("pass"))
         beats = (_lo(e, "vs_centre", "off_centre", "pointing_game") > 0) + (
             _lo(e, "vs_centre", "all", "relevance_mass") > 0)
         loc = np.nan_to_num(_mean(e, "subsets", "off_centre", "pointing_game")) + np.nan_to_num(
             _mean(e, "subsets", "all", "relevance_mass"))
-        return (faithful and sane, sane, beats, round(loc, 2), -e.get("ms_per_face", 1e9))
+        informative = _lo(e, "subsets", "all", "pixel_auroc") > 0.5
+        return (faithful and sane and informative, sane and informative, beats, round(loc, 2),
+                -e.get("ms_per_face", 1e9))
 
     rows = [(m, e) for m, e in report["methods"].items() if e.get("kind") == "method" and "error" not in e]
     return [m for m, _ in sorted(rows, key=key, reverse=True)[:k]]
