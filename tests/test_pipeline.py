@@ -96,7 +96,7 @@ def test_result_json_round_trip_and_atomic_save(analyzer, samples, tmp_path):
     out = r.save(tmp_path / "sub" / "result.json")
     assert [p.name for p in out.parent.iterdir()] == ["result.json"]  # no temp file left behind
     data = json.loads(out.read_text())
-    assert data["schema_version"] == "1.2"
+    assert data["schema_version"] == "1.3"
     assert data["settings"]["model"] == "mesoinception4" and data["settings"]["weights"] == "df"
     assert set(data["timings"]) >= {"decode", "detect", "classify", "total"}
     assert len(data["input"]["sha256"]) == 64

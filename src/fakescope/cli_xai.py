@@ -85,22 +85,22 @@ def quality_table(model: str) -> Table:
     else:
         title += " (not measured: run `fakescope xai-eval`)"
     table = Table(title=title)
-    for col in ("name", "family", "PG", "PG off-centre", "RMA", "del. gain", "sanity", "ms/face"):
+    for col in ("name", "family", "PG", "PG off-centre", "RMA", "del. gain", "ins. gain", "sanity", "ms/face"):
         table.add_column(col, overflow="fold")
     f = lambda v: "–" if not v else f"{v[0]:.2f} [{v[1]:.2f}, {v[2]:.2f}]"  # noqa: E731
     for name in list_explainers():
         row = method_quality(model, name) or {}
         if "error" in row:
-            cells = [f"failed: {row['error'][:50]}"] + [""] * 5
+            cells = [f"failed: {row['error'][:50]}"] + [""] * 6
         elif row:
             sane = row.get("sanity_pass")
             rho = row.get("sanity_spearman")
             cells = [f(row.get("pointing_game")), f(row.get("pointing_game_off_centre")), f(row.get("relevance_mass")),
-                     f(row.get("deletion_gain")),
+                     f(row.get("deletion_gain")), f(row.get("insertion_gain")),
                      "–" if sane is None else f"{'pass' if sane else 'FAIL'} (ρ {rho[0]:.2f})",
                      str(row.get("ms_per_face", "–"))]  # fmt: skip
         else:
-            cells = ["not measured"] + [""] * 5
+            cells = ["not measured"] + [""] * 6
         star = " ★" if name in defaults else ""
         table.add_row(name + star, explainer_class(name).family, *cells)
     return table
