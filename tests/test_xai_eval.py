@@ -111,8 +111,8 @@ def xai_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("xai")
     res = CliRunner().invoke(app, ["xai-eval", "--model", "mesoinception4", "--methods", "gradcam,lime,saliency",
                                    "--faces", str(faces), "--out", str(out), "--n-sbi", "2", "--n-splice", "2",
-                                   "--steps", "4", "--sanity-faces", "2", "--n-boot", "200",
-                                   "-E", "lime.n_samples=16", "-E", "lime.n_segments=12"])  # fmt: skip
+                                   "--steps", "2", "--sanity-faces", "1", "--n-boot", "200",
+                                   "-E", "lime.n_samples=8", "-E", "lime.n_segments=8"])  # fmt: skip
     assert res.exit_code == 0, res.output
     return out, faces
 
