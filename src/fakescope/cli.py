@@ -239,7 +239,8 @@ def _methods(text: str | None) -> tuple[str, ...]:
 
     names = tuple(m.strip() for m in text.split(",") if m.strip())
     for m in names:
-        explainer_class(m)
+        if m != "default":  # "default": the methods chosen by measurement for the model
+            explainer_class(m)
     return names
 
 
@@ -305,9 +306,17 @@ def explain_cmd(
 
 
 @app.command()
-def explainers() -> None:
-    """List the explanation methods."""
+def explainers(
+    model: Annotated[str | None, typer.Option(help="Show each method's measured quality on this model.")] = None,
+) -> None:
+    """List the explanation methods (with --model: their measured quality on that model)."""
     from .explainers import explainer_class, list_explainers
+
+    if model:
+        from .cli_xai import quality_table
+
+        console.print(quality_table(model))
+        return
 
     table = Table(title="explainers")
     for col in ("name", "family", "description"):
@@ -808,6 +817,10 @@ app.add_typer(weights_app, name="weights")
 from .cli_batch import register as _register_batch  # noqa: E402
 
 _register_batch(app, analyze, ANALYSIS_OPTIONS, _fail, console, err_console)
+
+from .cli_xai import xai_eval  # noqa: E402
+
+app.command("xai-eval")(xai_eval)
 
 
 def main() -> None:

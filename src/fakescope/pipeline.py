@@ -93,6 +93,8 @@ class AnalyzeConfig:
     explain_target: str = "fake"
     # per-method explainer options, {method: {option: value}} (see fakescope.explainers.parse_options)
     explain_options: dict = field(default_factory=dict)
+    # a cheap faithfulness score and flags per explained face (fakescope.explainers.faithfulness)
+    explain_faithfulness: bool = True
 
 
 @dataclass
@@ -135,6 +137,11 @@ class Analyzer:
         cfg = replace(config or AnalyzeConfig(), **overrides)
         if isinstance(cfg.sampling, str):
             cfg = replace(cfg, sampling=Sampling.parse(cfg.sampling))
+        if "default" in cfg.explain:  # the methods chosen by measurement for this model
+            from .explainers.quality import default_methods
+
+            picked = [m for e in cfg.explain for m in (default_methods(cfg.model) if e == "default" else (e,))]
+            cfg = replace(cfg, explain=tuple(dict.fromkeys(picked)))
         self.config = cfg
         get_rule(cfg.rule)  # fail early on an unknown rule
         get_combiner(cfg.combine)
@@ -444,7 +451,8 @@ class Analyzer:
                 if progress:
                     progress(done_maps, total_maps, "explain")
             all_maps = np.concatenate(maps)
-            for e, face, m in zip(explained, faces, all_maps, strict=True):
+            checks = self._faithfulness(x, all_maps, method)
+            for e, face, m, chk in zip(explained, faces, all_maps, checks, strict=True):
                 e["maps"][method] = m
                 records.append(
                     ExplanationRecord(
@@ -461,9 +469,25 @@ class Analyzer:
                         sign=ex.sign,
                         value_range=ex.value_range,
                         params=ex.metadata()["params"],
+                        faithfulness=None if chk is None else chk.score,
+                        faithfulness_detail={} if chk is None else chk.record(),
+                        flags=[] if chk is None else chk.flags,
                     )
                 )
         return explained, records
+
+    def _faithfulness(self, x, maps, method):
+        """Per face: :func:`fakescope.explainers.faithfulness.check_maps` (None when switched off or
+        when the check itself fails: the explanation is kept, without a score)."""
+        if not self.config.explain_faithfulness:
+            return [None] * len(maps)
+        from .explainers.faithfulness import check_maps
+
+        try:
+            return check_maps(self.model, x, maps, method, target=self.config.explain_target)
+        except Exception as e:  # noqa: BLE001 - a failed check never loses the explanation
+            log.warning("faithfulness check of %s failed: %s", method, e)
+            return [None] * len(maps)
 
 
 def _expected_samples(sampling: Sampling, frame_count: int | None) -> int | None:

@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field, PrivateAttr
 
 # 1.1: explanations, artifacts; 1.2: explanation params; 1.3: calibrated p_fake (``Face.p_fake`` and
 # ``Face.logit`` are now calibrated; the model's own output is ``raw_logit``), "uncertain" verdicts,
-# quality flags, per-model scores of ensembles, identity score intervals, explanation selection reason
+# quality flags, per-model scores of ensembles, identity score intervals, explanation selection reason, display_max;
+# explanation faithfulness and flags (issue 13)
 SCHEMA_VERSION = "1.3"
 
 Label = Literal["fake", "real", "uncertain", "inconclusive"]
@@ -145,6 +146,14 @@ class ExplanationRecord(BaseModel):
     map: str | None = Field(None, description=".npy float32 map at the crop's size, relative to result.json")
     display_max: float | None = Field(
         None, description="map value drawn at full colour in the overlay (one per method by default: shared scale)"
+    )
+    faithfulness: float | None = Field(
+        None, description="target-logit drop when the map's top patches are replaced by the model's neutral "
+        "baseline, minus the drop for random patches (> 0: the map points at evidence the model uses)"
+    )
+    faithfulness_detail: dict[str, Any] = Field(default_factory=dict, description="how the score was measured")
+    flags: list[str] = Field(
+        default_factory=list, description="empty_map, no_better_than_random, failed_sanity_check"
     )
 
 

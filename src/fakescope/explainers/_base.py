@@ -353,26 +353,47 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(y, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
-BASELINES = ("black", "blurred", "uniform", "mean")
+BASELINES = ("black", "blurred", "uniform", "mean", "gray", "lowpass", "real_mean", "neutral")
 
 
-def make_baseline(x: torch.Tensor, kind: Any = "black", *, sigma: float | None = None, seed: int = 0) -> torch.Tensor:
+def make_baseline(
+    x: torch.Tensor, kind: Any = "black", *, sigma: float | None = None, seed: int = 0, model: nn.Module | None = None
+) -> torch.Tensor:
     """A reference input for path/perturbation methods, same shape as ``x`` (N×3×H×W in [0, 1]).
 
     ``kind``: ``"black"`` (zeros), ``"blurred"`` (Gaussian blur of ``x``; ``sigma`` in pixels,
     default 5 % of the larger side: removes the high-frequency blending artefacts detectors key on
     while keeping the face), ``"uniform"`` (U[0, 1) noise from ``seed``), ``"mean"`` (each face's
-    mean colour), a number (constant), or a tensor broadcastable to ``x``.
+    mean colour), ``"gray"`` (0.5), ``"lowpass"`` (each face's own colours at 1/16 of its resolution,
+    smoothly upsampled: colour layout kept, every edge and texture gone), ``"real_mean"`` (the
+    average of real face crops shipped in ``explainers/assets``), ``"neutral"`` (the kind measured
+    as scored most real-like for ``model``: :func:`fakescope.explainers.quality.neutral_baseline`), a
+    number (constant), or a tensor broadcastable to ``x``.
     """
+    if isinstance(kind, str) and kind == "neutral":
+        from .quality import neutral_baseline
+
+        kind = neutral_baseline(model)
     if torch.is_tensor(kind):
         return kind.to(x).expand_as(x).clone()
     if isinstance(kind, (int, float)) and not isinstance(kind, bool):
         return torch.full_like(x, float(kind))
     if kind == "black":
         return torch.zeros_like(x)
+    if kind == "gray":
+        return torch.full_like(x, 0.5)
     if kind == "blurred":
         s = 0.05 * max(x.shape[-2:]) if sigma is None else float(sigma)
         return gaussian_blur(x, s)
+    if kind == "lowpass":
+        h, w = x.shape[-2:]
+        small = F.adaptive_avg_pool2d(x, (max(1, h // 16), max(1, w // 16)))
+        return F.interpolate(small, size=(h, w), mode="bicubic", align_corners=False).clamp_(0, 1)
+    if kind == "real_mean":
+        from .quality import real_face_mean
+
+        ref = torch.from_numpy(real_face_mean()).to(x)[None]  # 1×3×h×w
+        return F.interpolate(ref, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False).expand_as(x).clone()
     if kind == "uniform":
         g = torch.Generator(device="cpu").manual_seed(int(seed))
         return torch.rand(x.shape, generator=g, dtype=x.dtype).to(x.device)

@@ -17,9 +17,13 @@ adds to zennit:
   parameterised layers of unknown type, and conv/linear modules called more than once per forward.
 
 Functional operations are not hooked: concatenations and reshapes pass relevance unchanged, but a
-residual addition (Xception, MobileNetV2) passes the full relevance to both branches, so relevance
-is only approximately conserved in residual networks (zennit offers canonizers for torchvision
-ResNets only).
+residual addition (Xception) passes the full relevance to both branches, so relevance is only
+approximately conserved in residual networks (zennit offers canonizers for torchvision ResNets only).
+MobileNet-V2's *linear-bottleneck* residual blocks (no activation after the projection, so the
+shortcut and the branch carry mixed signs) are refused with :class:`UnsupportedModelError`: measured on
+``sbi_mobilenetv2`` (issue 13), maps summed to about 2 % of the logit (BatchNorm biases merged into
+every convolution absorb the relevance), and neither ignoring biases (sums 0.6–3.5× the logit) nor a
+zennit ``Sum`` canonizer for the shortcut (0.5 %) conserved it.
 """
 
 from __future__ import annotations
@@ -67,6 +71,15 @@ def lrp_unsupported(model: nn.Module, x: torch.Tensor | None = None) -> str | No
         has_params = any(True for _ in m.parameters(recurse=False))
         if has_params and not isinstance(m, _RULED + _PASS_THROUGH):
             return f"cannot handle layer {lname!r} ({type(m).__name__}) of model {name!r}: unknown parameterised layer"
+    try:
+        from torchvision.models.mobilenetv2 import InvertedResidual
+    except ImportError:  # pragma: no cover - torchvision is a dependency
+        InvertedResidual = ()  # noqa: N806
+    for lname, m in model.named_modules():
+        if InvertedResidual and isinstance(m, InvertedResidual) and m.use_res_connect:
+            return (f"cannot handle layer {lname!r} (InvertedResidual) of model {name!r}: linear-bottleneck "
+                    "residual blocks do not conserve relevance under these rules (maps would sum to ~2 % of "
+                    "the logit)")
     counts: dict[str, int] = {}
     for call in trace_calls(model, x):
         if isinstance(call.module, _RULED + (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):

@@ -1,5 +1,7 @@
 """Perturbation family over captum: the model is only *run* (no gradients) on copies of a face
-where regions are replaced by a baseline (blurred face by default), ``perturbations_per_eval``
+where regions are replaced by a baseline (by default ``"neutral"``: the kind measured as scored
+real-like by the model, see :mod:`fakescope.explainers.quality`; a blurred face is scored *fake* by the
+shipped detectors, which confounds the sign of the maps), ``perturbations_per_eval``
 copies per forward pass (``"auto"``: 8 on a CPU, 32 on a GPU).
 
 These methods need forward passes only, so they can run the model through onnxruntime
@@ -41,7 +43,7 @@ from ._base import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PerturbationExplainer", "slic_segments"]
+__all__ = ["PerturbationExplainer", "grid_segments", "slic_segments"]
 
 
 def slic_segments(face: torch.Tensor, n_segments: int = 50, compactness: float = 10.0) -> torch.Tensor:
@@ -51,6 +53,15 @@ def slic_segments(face: torch.Tensor, n_segments: int = 50, compactness: float =
                   channel_axis=-1)
     _, labels = np.unique(labels, return_inverse=True)  # consecutive labels
     return torch.from_numpy(labels.reshape(img.shape[:2]).astype(np.int64)).to(face.device)
+
+
+def grid_segments(shape: tuple[int, int], n_segments: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """H×W int64 labels of a regular grid of about ``n_segments`` (at least 4) near-square cells."""
+    h, w = shape
+    side = max(2, round(n_segments**0.5))
+    rows = torch.arange(h, device=device) * min(side, h) // h
+    cols = torch.arange(w, device=device) * min(side, w) // w
+    return rows[:, None] * min(side, w) + cols[None, :]
 
 
 class OnnxScore:
@@ -69,7 +80,7 @@ class PerturbationExplainer(Explainer):
 
     family = "perturbation"
     defaults: ClassVar[dict[str, Any]] = {
-        "baseline": "blurred",
+        "baseline": "neutral",
         "blur_sigma": None,
         "perturbations_per_eval": "auto",
         "n_segments": 50,
@@ -109,8 +120,17 @@ class PerturbationExplainer(Explainer):
         return attr, {"segments": mask[:, 0]}
 
     def segments(self, face: torch.Tensor) -> torch.Tensor:
-        """1×1×H×W superpixel mask of a 1×3×H×W face (captum ``feature_mask``)."""
+        """1×1×H×W superpixel mask of a 1×3×H×W face (captum ``feature_mask``).
+
+        When SLIC finds a single superpixel (a flat or nearly uniform face), there is nothing to
+        attribute between and captum's samplers fail with an opaque error; the face is then split into
+        a regular grid of about ``n_segments`` cells instead (logged; ``segmentation`` in the params).
+        """
         labels = slic_segments(face[0], self.params["n_segments"], self.params["compactness"])
+        if int(labels.max()) < 1:
+            labels = grid_segments(tuple(face.shape[-2:]), int(self.params["n_segments"]), face.device)
+            log.info("%s: SLIC found one superpixel; using a %d-cell grid", self.name, int(labels.max()) + 1)
+            self.resolved["segmentation"] = "grid (SLIC found one superpixel)"
         return labels[None, None]
 
     def forward_fn(self, x: torch.Tensor, target: BinaryLogitTarget) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -144,7 +164,12 @@ class PerturbationExplainer(Explainer):
     def _explain(self, x: torch.Tensor, target: BinaryLogitTarget):
         fwd = self.forward_fn(x, target)
         self.resolved["backend"] = "onnxruntime" if isinstance(fwd, OnnxScore) else "torch"
-        base = make_baseline(x, self.params["baseline"], sigma=self.params["blur_sigma"], seed=self.params["seed"])
+        kind = self.params["baseline"]
+        if kind == "neutral":  # the kind measured for this model (explainers/quality.json), recorded
+            from .quality import neutral_baseline
+
+            kind = self.resolved["baseline"] = neutral_baseline(self.model)
+        base = make_baseline(x, kind, sigma=self.params["blur_sigma"], seed=self.params["seed"], model=self.model)
         maps, extras = [], []
         with torch.no_grad(), seeded(self.params["seed"]):
             logits = logits_of(self.model(x), len(x))

@@ -5,6 +5,8 @@ score of each masked input, softmaxed over channels, weights the channels: ``cam
 One forward pass per channel and face, run in batches of ``mask_batch_size`` masked faces;
 ``max_channels=k`` keeps only the k channels of largest spatial variance (the "Faster Score-CAM"
 shortcut; the others get weight 0), which bounds the cost on wide layers (2048 channels on Xception).
+``max_channels="auto"`` (the default) keeps :data:`CPU_MAX_CHANNELS` channels on a CPU (all 1280 of
+MobileNet-V2's last layer would cost 1280 forward passes per face) and every channel on a GPU.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ import torch
 import torch.nn.functional as F
 from pytorch_grad_cam import ScoreCAM as _LibScoreCAM
 
-from ._base import _device_of, autocast, logits_of, register_explainer
+from ._base import ExplainerError, _device_of, autocast, logits_of, register_explainer
 from ._cam import CAMExplainer, _Released
+
+#: channels Score-CAM keeps on a CPU when ``max_channels="auto"``
+CPU_MAX_CHANNELS = 64
 
 
 class _ScoreCAM(_Released, _LibScoreCAM):
@@ -61,9 +66,14 @@ class ScoreCAM(CAMExplainer):
     cam_class = _ScoreCAM
     uses_gradients = False
     defaults: ClassVar[dict[str, Any]] = {**CAMExplainer.defaults, "batch_size": 4, "mask_batch_size": "auto",
-                                                   "max_channels": None}
+                                                   "max_channels": "auto"}
 
     def _configure(self, cam: Any) -> None:
         cam.batch_size = self.inner_batch("mask_batch_size", _device_of(self.model))
         cam.bf16 = bool(self.params["bf16"])
-        cam.max_channels = self.params["max_channels"]
+        k = self.params["max_channels"]
+        if k == "auto":
+            k = CPU_MAX_CHANNELS if _device_of(self.model).type == "cpu" else None
+        elif k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise ExplainerError(f"scorecam: max_channels must be a positive integer, 'auto' or None, got {k!r}")
+        cam.max_channels = self.resolved["max_channels"] = k

@@ -54,12 +54,14 @@ class _SameMaxPool2d(nn.Module):
     """Max-pool with Keras/TensorFlow ``padding="same"``: output ``ceil(H / stride)``.
 
     TensorFlow puts the smaller half of the padding at the top/left; padded cells never win the max.
-    Input and output N×C×H×W.
+    Input and output N×C×H×W. The pooling itself is an ``nn.MaxPool2d`` child so that explainers
+    that hook modules (DeepLIFT's max-pool rule) see it.
     """
 
     def __init__(self, size: int) -> None:
         super().__init__()
         self.size = size
+        self.pool = nn.MaxPool2d(size, size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k = self.size
@@ -69,7 +71,7 @@ class _SameMaxPool2d(nn.Module):
             pads += [total // 2, total - total // 2]
         if any(pads):
             x = F.pad(x, pads, value=float("-inf"))
-        return F.max_pool2d(x, k, k)
+        return self.pool(x)
 
     def extra_repr(self) -> str:
         return f"size={self.size}, padding='same'"

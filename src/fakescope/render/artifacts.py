@@ -80,8 +80,9 @@ def write_artifacts(
         np.save(buf, raw.astype(np.float32))
         write_atomic(folder / f"{stem}.npy", buf.getvalue())
         rec.overlay, rec.map = f"{stem}.png", f"{stem}.npy"
-        g = gallery.setdefault(id(e), {**e, "overlays": {}})
+        g = gallery.setdefault(id(e), {**e, "overlays": {}, "checks": {}})
         g["overlays"][rec.method] = ov
+        g["checks"][rec.method] = {"faithfulness": rec.faithfulness, "flags": list(rec.flags)}
     faces = list(gallery.values()) or [{**e, "overlays": {}} for e in explained]
     if annotate:
         first = result.explanations[0].method if result.explanations else None

@@ -150,6 +150,29 @@ def _colour_bars(scales: dict[str, float] | None) -> str:
             "The raw maps are in <code>heatmaps/*.npy</code>.</p>" + rows)
 
 
+#: what a heatmap can and cannot tell, in plain words (shown above the explained faces)
+HEATMAP_NOTE = (
+    "A heatmap shows which parts of the face moved this model's score, as far as the method can tell. "
+    "It is not proof that a region was manipulated, and it cannot show what the model did not react to. "
+    "Methods disagree, and some produce plausible pictures that barely depend on the model: each map "
+    "below carries a faithfulness score (how much more the fake score drops when the highlighted patches "
+    "are replaced by a neutral background than when random patches are; above 0 = the map points at "
+    "evidence this model uses) and flags: <b>no better than random</b>, <b>empty map</b>, <b>failed sanity "
+    "check</b> (the method's maps for this model hardly change when the model's weights are randomised). "
+    "Treat a flagged map as noise. A model that barely separates real from fake faces yields heatmaps that "
+    "explain its error, not the manipulation."
+)
+
+
+def _check_caption(method: str, check: dict | None) -> str:
+    if not check:
+        return ""
+    score = check.get("faithfulness")
+    flags = ", ".join(f.replace("_", " ") for f in check.get("flags", []))
+    text = f"{method}: faithfulness {'–' if score is None else f'{score:+.2f}'}"
+    return html.escape(text) + (f" <b style='color:#d62728'>⚑ {html.escape(flags)}</b>" if flags else "")
+
+
 def render_report(
     result: AnalysisResult, faces: Sequence[dict] = (), annotated: str | None = None,
     scales: dict[str, float] | None = None,
@@ -179,9 +202,12 @@ def render_report(
             for m, ov in f["overlays"].items()
         )
         methods = ", ".join(f["overlays"]) or "no explanation"
+        checks = "".join(
+            f"<br>{_check_caption(m, c)}" for m, c in f.get("checks", {}).items() if _check_caption(m, c)
+        )
         gallery.append(
             f"<figure>{imgs}<figcaption>identity #{f['track_id']} · " + ("" if is_image else f"t={f['time']:.2f} s · ")
-            + f"P(fake)={f['p_fake']:.2f} · {e(f.get('why') or '')} · {e(methods)}</figcaption></figure>"
+            + f"P(fake)={f['p_fake']:.2f} · {e(f.get('why') or '')} · {e(methods)}{checks}</figcaption></figure>"
         )
     inp = result.input
     info = {
@@ -235,7 +261,8 @@ faces are not called fake.</p>
 
 def _faces_heading(faces: Sequence[dict]) -> str:
     if any(f["overlays"] for f in faces):
-        return f"<h2>Explained faces</h2><p class='muted'>{_HEATMAP_NOTE}</p>"
+        return (f"<h2>Explained faces</h2><p class='muted' id='heatmap-note'>{HEATMAP_NOTE}</p>"
+                f"<p class='muted'>{_HEATMAP_NOTE}</p>")
     return ("<h2>Faces</h2><p class='muted'>The highest-P(fake) face of each identity (no heatmaps: run with "
             "<code>--explain</code> to see where the detector looked).</p>")
 

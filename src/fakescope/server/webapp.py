@@ -126,7 +126,10 @@ def _gallery(folder: Path, result: dict, method: str | None) -> list[tuple[str, 
         if path.is_file():
             why = f" · {rec['why']}" if rec.get("why") else ""
             when = "" if result["input"]["kind"] == "image" else f" · t={rec['time']:.2f} s"
-            items.append((str(path), f"#{rec['track_id']}{when} · P(fake)={rec['p_fake']:.2f}{why}"))
+            flags = ", ".join(f.replace("_", " ") for f in rec.get("flags") or [])
+            faith = rec.get("faithfulness")
+            extra = ("" if faith is None else f" · faithfulness {faith:+.2f}") + (f" · ⚑ {flags}" if flags else "")
+            items.append((str(path), f"#{rec['track_id']}{when} · P(fake)={rec['p_fake']:.2f}{why}{extra}"))
     return items
 
 
