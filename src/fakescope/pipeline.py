@@ -140,7 +140,8 @@ class Analyzer:
         if "default" in cfg.explain:  # the methods chosen by measurement for this model
             from .explainers.quality import default_methods
 
-            picked = [m for e in cfg.explain for m in (default_methods(cfg.model) if e == "default" else (e,))]
+            first = cfg.model.split(",")[0].split(":")[0].strip()  # an ensemble explains its first model
+            picked = [m for e in cfg.explain for m in (default_methods(first) if e == "default" else (e,))]
             cfg = replace(cfg, explain=tuple(dict.fromkeys(picked)))
         self.config = cfg
         get_rule(cfg.rule)  # fail early on an unknown rule
