@@ -19,13 +19,22 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from fakescope import Analyzer
+from fakescope import Analyzer as _Analyzer
 from fakescope.cli import app
 from fakescope.faces.crop import crop_face
 from fakescope.media import load_image
 from fakescope.models import create_model
 from fakescope.rules import judge_track
 from fakescope.tracking import iou
+
+# These wiring tests check each option against the seed's simple setup (one model, raw scores, rule
+# "share"), where an option's effect is computable by hand; the calibrated default is tested in
+# tests/test_trust.py and tests/test_calibration.py.
+LEGACY = {"model": "mesoinception4", "calibration": "none", "rule": "share"}
+
+
+def Analyzer(**kw):  # noqa: N802  (stands in for the class)
+    return _Analyzer(**{**LEGACY, **kw})
 
 runner = CliRunner()
 FACES = Path(__file__).parent / "data" / "mesonet" / "test_images"
@@ -76,12 +85,13 @@ def _model_logits(model, crops: list[np.ndarray]) -> np.ndarray:
 # --------------------------------------------------------------------------- analyze: Python API
 
 
-def test_default_settings_are_recorded(base):
-    _, r = base
+def test_default_settings_are_recorded(photo):
+    r = _Analyzer().analyze(photo)
     s = r.settings
-    assert (s.margin, s.threshold, s.min_faces, s.rule, s.detect_max_side) == (0.3, 0.5, 1, "share", 640)
-    assert (s.model, s.weights, s.detector, s.backend, s.min_face_size) == ("mesoinception4", "df", "yunet", "torch",
-                                                                             24)
+    assert (s.margin, s.threshold, s.min_faces, s.rule, s.detect_max_side) == (0.3, 0.5, 1, "calibrated", 640)
+    assert (s.model, s.weights, s.detector, s.backend, s.min_face_size) == ("mesoinception4,meso4", "df", "yunet",
+                                                                             "torch", 24)
+    assert s.band == [0.35, 0.65] and s.models == ["mesoinception4:df", "meso4:df"] and s.combine == "mean"
     assert len(faces(r)) == 5
 
 
@@ -94,7 +104,8 @@ def test_margin_changes_the_crops_the_model_scores(base, photo):
     image = load_image(photo)
     dets = m.detector.detect(image)
     for margin, result in ((0.0, r), (0.3, r0)):  # ...each scored on its own crop
-        expected = _model_logits(m.model, [crop_face(image, d.box, 256, margin) for d in dets])
+        expected = _model_logits(m.model, [crop_face(image, d.box, 256, margin, padding="reflect", resize="cubic")
+                                           for d in dets])  # MesoNet's own crop rule (ModelInfo)
         np.testing.assert_allclose(logits(result), expected, rtol=1e-4, atol=1e-4)
     assert np.abs(logits(r) - logits(r0)).max() > 0.05
 
@@ -133,17 +144,18 @@ def test_threshold_decides_each_face(base, photo):
 def test_min_faces_on_an_image(photo):
     r = Analyzer(min_faces=2).analyze(photo)
     assert r.settings.min_faces == 2
-    assert {t.label for t in r.tracks} == {"inconclusive"} and r.verdict.label == "inconclusive"
-    assert all("needs at least 2" in t.reason for t in r.tracks)
+    assert {t.label for t in r.tracks} == {"uncertain"} and r.verdict.label == "uncertain"
+    assert all("at least 2 needed" in t.reason and t.too_few_faces for t in r.tracks)
 
 
 def test_min_faces_on_a_video(clip_base, samples):
     _, r0 = clip_base
     assert r0.settings.min_faces == 3 and r0.tracks[0].label in ("real", "fake")
     r = Analyzer(sampling="even:6", min_faces=7).analyze(samples / "single_face.mp4")
-    assert r.settings.min_faces == 7 and r.tracks[0].label == "inconclusive" and r.tracks[0].n_faces == 6
+    assert r.settings.min_faces == 7 and r.tracks[0].label == "uncertain" and r.tracks[0].n_faces == 6
+    assert r.tracks[0].too_few_faces
     r = Analyzer(sampling="even:2", min_faces=2).analyze(samples / "single_face.mp4")
-    assert r.tracks[0].label in ("real", "fake")  # the default (3) would leave 2 faces inconclusive
+    assert r.tracks[0].label in ("real", "fake")  # the default (3) would leave 2 faces uncertain
 
 
 @pytest.mark.parametrize("rule", ["mean", "confident"])
@@ -256,10 +268,20 @@ def test_explain_target_and_per_track(photo):
 
 
 def test_explain_per_track_keeps_the_most_fake_faces(samples):
-    r = Analyzer(sampling="even:6", explain=("gradcam",), explain_per_track=2).analyze(samples / "single_face.mp4")
-    assert len(r.explanations) == 2
-    probs = sorted(f.p_fake for f in faces(r))
-    assert sorted(e.p_fake for e in r.explanations) == pytest.approx(probs[-2:])
+    for rule in ("share", "calibrated"):  # explained faces: most fake unless the identity is real (then typical)
+        r = Analyzer(sampling="even:6", explain=("gradcam",), explain_per_track=2, rule=rule,
+                     calibration="default").analyze(samples / "single_face.mp4")
+        assert len(r.explanations) == 2
+        t = r.tracks[0]
+        probs = sorted(f.p_fake for f in faces(r))
+        if t.label in ("fake", "uncertain"):
+            assert {e.why for e in r.explanations} == {"most fake"}
+            assert sorted(e.p_fake for e in r.explanations) == pytest.approx(probs[-2:])
+        else:
+            target = t.score if t.score is not None else t.mean_p_fake
+            closest = sorted(abs(p - target) for p in probs)[:2]
+            assert {e.why for e in r.explanations} == {"typical"}
+            assert sorted(abs(e.p_fake - target) for e in r.explanations) == pytest.approx(closest)
 
 
 # ----------------------------------------------------------------------------------- analyze: CLI
@@ -273,7 +295,8 @@ def cli_run(photo, tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("FAKESCOPE_CACHE", str(cache))
     try:
-        cli("analyze", photo, "--out", out, "--margin", "0", "--detect-size", "0", "--threshold", "0.0",
+        cli("analyze", photo, "--out", out, "--model", "mesoinception4", "--calibration", "none",
+            "--margin", "0", "--detect-size", "0", "--threshold", "0.0",
             "--min-faces", "1", "--rule", "mean", "--annotate", "--no-report", "--batch-size", "2",
             "--backend", "onnx")
     finally:

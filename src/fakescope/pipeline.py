@@ -184,13 +184,15 @@ class Analyzer:
 
     @staticmethod
     def _calibration(name: str, model, source: str | None) -> Calibration:
-        if source is None or source == "none":
-            return Calibration(model=name, weights=model.weights_tag, fitted_on={"source": "none (raw scores)"})
+        if source is None or source == "none":  # raw scores, unclipped
+            return Calibration(model=name, weights=model.weights_tag, max_logit=1e6,
+                               fitted_on={"source": "none (raw scores)"})
         if source == "default":
             cal = shipped_calibration(name, model.weights_tag)
             if cal is None:
                 log.warning("%s/%s has no shipped calibration: scores are the raw model's", name, model.weights_tag)
-                return Calibration(model=name, weights=model.weights_tag, fitted_on={"source": "none shipped"})
+                return Calibration(model=name, weights=model.weights_tag, max_logit=1e6,
+                                   fitted_on={"source": "none shipped"})
             return cal
         try:
             cal = Calibration.load(source)
@@ -267,8 +269,9 @@ class Analyzer:
 
         def flush() -> None:
             t0 = time.perf_counter()
-            raw = np.stack([self._classify([c[m.crop_key] for _, c in pending], m.classifier) for m in self.members],
-                           axis=1)  # N×M raw logits
+            # the first model scores through ``self.classifier`` (its public handle), the others through their own
+            raw = np.stack([self._classify([c[m.crop_key] for _, c in pending], m.classifier if j else None)
+                            for j, m in enumerate(self.members)], axis=1)  # N×M raw logits
             cal = np.stack([m.calibration.apply(raw[:, j]) for j, m in enumerate(self.members)], axis=1)
             z = combine(cal, cfg.combine)
             for i, (face, crops) in enumerate(pending):

@@ -82,7 +82,7 @@ def _video_level(
         labels = {it["label"] for it in items}
         label = max(labels)  # a clip with any fake crop is a fake clip
         o = judge_track([it["p_fake"] for it in items], rule, threshold, min_faces=min_faces, **rule_params)
-        if o.label == "inconclusive":
+        if o.label == "inconclusive" or o.too_few:  # too few faces for a verdict: left out and counted
             inconclusive += 1
             continue
         out.append({"video": clip, "label": label, "score": float(o.score), "verdict": o.label,
