@@ -248,35 +248,35 @@ def fit_cals(recs: list[dict], models: tuple[int, ...]) -> list:
 
 
 def judge(rec: dict, cfg: Config, cals) -> tuple[str, float | None]:
-    from fakescope.calibration import Calibration
+    """The input's verdict under ``cfg``, through the pipeline's own aggregate stage and video rule."""
+    from fakescope.calibration import Calibration, sigmoid
     from fakescope.combine import combine
-    from fakescope.rules import TrackEvidence, judge_track, judge_video
+    from fakescope.pipeline import AnalyzeConfig, _judge_tracks, _outcome
+    from fakescope.rules import judge_video
+    from fakescope.schema import Face, FaceQuality, FrameResult, ModelScore
 
     faces = rec["faces"]
     if not faces:
         return "inconclusive", None
     raw = np.array([f["raw"] for f in faces], dtype=np.float64)
-    cal = [c if cfg.calibrate else Calibration() for c in cals]
+    cal = [c if cfg.calibrate else Calibration(max_logit=1e6) for c in cals]
     zc = np.stack([cal[k].apply(raw[:, j]) for k, j in enumerate(cfg.models)], axis=1)
     zcomb = combine(zc, cfg.combine)
+    keys = tuple(MODELS[j] for j in cfg.models)
     is_video = rec.get("media_kind") == "video"
-    min_faces = 3 if is_video else 1
-    tracks = {}
+    frames: dict[float, FrameResult] = {}
     for i, f in enumerate(faces):
-        tracks.setdefault(f["track"], []).append(i)
-    outs = []
-    for tid, idx in sorted(tracks.items()):
-        idx = sorted(idx, key=lambda i: faces[i]["time"])
-        ev = TrackEvidence(
-            logits=zcomb[idx], weights=np.array([faces[i]["weight"] for i in idx]),
-            flags=tuple(tuple(faces[i]["flags"]) for i in idx),
-            model_logits={MODELS[j]: zc[idx, k] for k, j in enumerate(cfg.models)} if len(cfg.models) > 1 else {},
-            is_video=is_video,
-        )
-        outs.append((tid, judge_track(ev, "calibrated", 0.5, min_faces=min_faces, band=cfg.band, window=cfg.window,
-                                      soft_gate=cfg.soft_gate, prior_faces=cfg.prior_faces,
-                                      interval_real=cfg.interval_real)))  # fmt: skip
-    v, _ = judge_video(outs)
+        q = FaceQuality(face_px=0, upscale=1, sharpness=0, outside=0, flags=f["flags"], weight=f["weight"])
+        scores = {k: ModelScore(raw_logit=raw[i, j], logit=zc[i, n], p_fake=float(sigmoid(zc[i, n])))
+                  for n, (k, j) in enumerate(zip(keys, cfg.models, strict=True))}  # fmt: skip
+        face = Face(box=[0, 0, 1, 1], det_score=1.0, p_fake=float(sigmoid(zcomb[i])), logit=float(zcomb[i]),
+                    track_id=f["track"], scores=scores, quality=q)  # fmt: skip
+        frames.setdefault(f["time"], FrameResult(index=len(frames), time=f["time"], faces=[])).faces.append(face)
+    params = {"window": cfg.window, "soft_gate": cfg.soft_gate, "prior_faces": cfg.prior_faces,
+              "interval_real": cfg.interval_real}  # fmt: skip
+    tracks = _judge_tracks([frames[t] for t in sorted(frames)], AnalyzeConfig(rule_params=params),
+                           min_faces=3 if is_video else 1, is_video=is_video, band=cfg.band, model_keys=keys)
+    v, _ = judge_video([(t.id, _outcome(t)) for t in tracks])
     return v.label, v.score
 
 

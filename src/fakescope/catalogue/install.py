@@ -65,6 +65,15 @@ class Installed:
 # ------------------------------------------------------------------------------------ entries
 
 
+def _with_overrides(entry, format: str | None, arch: str | None):
+    """A catalogue entry with the user's ``--format`` / ``--arch`` in place of its own."""
+    if format and format != entry.format:
+        entry = replace(entry, format=format)
+    if arch:
+        entry = replace(entry, architecture=arch)
+    return entry
+
+
 def adhoc_entry(name: str, file: str, url: str = "", format: str = "auto", arch: str | None = None,
                 sha256: str | None = None) -> CatalogueEntry:  # fmt: skip
     """An entry for a file outside the catalogue (``pull --url`` / ``add``)."""
@@ -253,11 +262,7 @@ def pull(
     every origin; ``url`` replaces the origin of a one-file entry."""
     catalogue = load_catalogue()
     if name in catalogue:
-        entry = catalogue[name]
-        if format and format != entry.format:
-            entry = replace(entry, format=format)
-        if arch:
-            entry = replace(entry, architecture=arch)
+        entry = _with_overrides(catalogue[name], format, arch)
         if url and len(entry.files) > 1:
             raise WeightsError(f"{name} has {len(entry.files)} files; --url pulls one (use a mirror)")
     elif url:
@@ -316,11 +321,7 @@ def add(
             raise WeightsError(f"{p}: file not found")
     catalogue = load_catalogue()
     if name in catalogue:
-        entry = catalogue[name]
-        if format and format != entry.format:
-            entry = replace(entry, format=format)
-        if arch:
-            entry = replace(entry, architecture=arch)
+        entry = _with_overrides(catalogue[name], format, arch)
         if len(entry.files) == 1:
             if len(paths) != 1:
                 raise WeightsError(f"{name} is one file ({entry.files[0].file}); got {len(paths)}")

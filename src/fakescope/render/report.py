@@ -126,13 +126,6 @@ def _cards(result: AnalysisResult) -> str:
     return "".join(out)
 
 
-_HEATMAP_NOTE = (
-    "A heatmap shows which pixels pushed <i>this model's</i> score toward its target; it is not proof that a "
-    "region was manipulated. Faces are explained as the most fake ones when an identity is fake or uncertain, "
-    "and as the most typical ones (P(fake) closest to the identity's score) when it is real."
-)
-
-
 def _colour_bars(scales: dict[str, float] | None) -> str:
     """One colour bar per method drawn on a shared scale: 0 → the value drawn at full colour."""
     if not scales:
@@ -160,7 +153,8 @@ HEATMAP_NOTE = (
     "evidence this model uses) and flags: <b>no better than random</b>, <b>empty map</b>, <b>failed sanity "
     "check</b> (the method's maps for this model hardly change when the model's weights are randomised). "
     "Treat a flagged map as noise. A model that barely separates real from fake faces yields heatmaps that "
-    "explain its error, not the manipulation."
+    "explain its error, not the manipulation. Faces are explained as the most fake ones when an identity is "
+    "fake or uncertain, and as the most typical ones (P(fake) closest to the identity's score) when it is real."
 )
 
 
@@ -261,8 +255,7 @@ faces are not called fake.</p>
 
 def _faces_heading(faces: Sequence[dict]) -> str:
     if any(f["overlays"] for f in faces):
-        return (f"<h2>Explained faces</h2><p class='muted' id='heatmap-note'>{HEATMAP_NOTE}</p>"
-                f"<p class='muted'>{_HEATMAP_NOTE}</p>")
+        return f"<h2>Explained faces</h2><p class='muted' id='heatmap-note'>{HEATMAP_NOTE}</p>"
     return ("<h2>Faces</h2><p class='muted'>The highest-P(fake) face of each identity (no heatmaps: run with "
             "<code>--explain</code> to see where the detector looked).</p>")
 
