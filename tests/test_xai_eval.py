@@ -15,7 +15,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 from fakescope.cli import app
-from fakescope.explainers import UnsupportedModelError, create_explainer, explain, make_baseline
+from fakescope.explainers import create_explainer, explain, make_baseline
 from fakescope.explainers.faithfulness import check_maps, map_flags
 from fakescope.models import create_model
 from fakescope.training.landmarks import shape_predictor_available
@@ -242,12 +242,6 @@ def test_deeplift_runs_on_the_trained_detectors_and_sums_to_the_score_difference
     with torch.no_grad():
         diff = model(x) - model(torch.zeros_like(x))
     np.testing.assert_allclose(ex.maps.sum(axis=(1, 2)), diff.numpy(), rtol=1e-3, atol=1e-3)
-
-
-def test_lrp_refuses_mobilenetv2_residual_blocks_with_a_named_layer():
-    """LRP maps of sbi_mobilenetv2 summed to ~2 % of the logit: refused with the layer named."""
-    with pytest.raises(UnsupportedModelError, match=r"InvertedResidual"):
-        explain(create_model("sbi_mobilenetv2", weights=None), torch.rand(1, 3, 224, 224), "lrp")
 
 
 @pytest.mark.parametrize("method", ["kernelshap", "lime"])

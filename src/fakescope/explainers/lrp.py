@@ -2,7 +2,10 @@
 
 Composites: ``"EpsilonPlusFlat"`` (default: ε-rule on linear layers, z⁺ on convolutions, flat rule
 on the first layer) and ``"EpsilonGammaBox"`` (γ-rule on convolutions, z^B box rule on the first
-layer with the model's pixel box). Both canonize BatchNorm with ``SequentialMergeBatchNorm``.
+layer with the model's pixel box). Both canonize BatchNorm with ``SequentialMergeBatchNorm`` and
+MobileNet-V2 shortcuts with an explicit ``Sum``; ``EpsilonPlusFlat`` ignores merged BatchNorm biases
+and keeps depthwise convolutions conserving (see ``_lrp.py``); ``EpsilonGammaBox`` refuses
+MobileNet-V2.
 """
 
 from __future__ import annotations
