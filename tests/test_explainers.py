@@ -158,14 +158,14 @@ def check_explanation(ex: Explanation, method: str, x: torch.Tensor, target: str
 
 def test_registry_lists_every_method():
     expected = {
-        "gradcam", "gradcam++", "hirescam", "layercam", "eigencam", "scorecam",
+        "gradcam", "gradcam++", "hirescam", "layercam", "layercam_fusion", "eigencam", "scorecam",
         "saliency", "smoothgrad", "integrated_gradients", "gradientshap", "deeplift",
         "lime", "kernelshap", "occlusion", "lrp", "attention_rollout", "attention_relevancy",
     }  # fmt: skip
     assert expected <= set(list_explainers())
     assert explainer_class("ig") is explainer_class("integrated_gradients")
-    assert set(list_explainers(family="cam")) == {"gradcam", "gradcam++", "hirescam", "layercam", "eigencam",
-                                                  "scorecam"}
+    assert set(list_explainers(family="cam")) == {"gradcam", "gradcam++", "hirescam", "layercam", "layercam_fusion",
+                                                  "eigencam", "scorecam"}
 
 
 def test_unknown_names_and_options_are_clear_errors(meso):

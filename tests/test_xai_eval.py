@@ -204,7 +204,7 @@ def test_weight_randomised_models_maps_are_flagged():
     model = create_model("sbi_mobilenetv2")
     rnd = randomised_copy(model)
     x = _faces(sorted(REAL.iterdir()), 224)
-    for method in ("gradcam++", "saliency"):
+    for method in ("gradcam++", "saliency", "layercam_fusion"):
         maps = explain(rnd, x, method).maps
         assert all("no_better_than_random" in r.flags for r in check_maps(rnd, x, maps, method))
 
@@ -218,6 +218,7 @@ def test_result_json_and_report_carry_faithfulness_and_flags(tmp_path):
     from skimage import data
 
     Image.fromarray(data.astronaut()).save(img)
+    torch.manual_seed(0)  # the untrained model's weights: fixed, whatever ran before
     result = Analyzer(model="sbi_mobilenetv2", weights=None, explain=("gradcam",)).analyze(img)
     write_artifacts(result, tmp_path, annotate=False)
     result.save(tmp_path / "result.json")
@@ -259,3 +260,160 @@ def test_scorecam_keeps_a_channel_budget_on_cpu():
     ex = create_explainer("scorecam", create_model("meso4", weights=None))
     out = ex.explain(torch.rand(1, 3, 256, 256))
     assert out.params["max_channels"] == 64 and np.isfinite(out.maps).all()
+
+
+# ------------------------------------------------- multi-layer LayerCAM, rank accuracy, pristine deletion
+
+
+def test_layercam_fusion_is_the_product_of_per_layer_layercams():
+    """Checked against LayerCAM run separately at each layer (pytorch-grad-cam's formula via fakescope's
+    fast path), multiplied here; one layer alone is LayerCAM itself."""
+    model = create_model("sbi_mobilenetv2", weights="corpus")
+    x = _faces(sorted(REAL.iterdir())[:2], 224)
+    layers = model.info.cam_layers
+    assert len(layers) == 3
+    fused = explain(model, x, "layercam_fusion")
+    ref = np.ones_like(fused.maps)
+    for layer in layers:
+        m = explain(model, x, "layercam", layer=layer).maps  # each min-max scaled to [0, 1]
+        ref = ref * m
+    lo, hi = ref.min(axis=(1, 2), keepdims=True), ref.max(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(fused.maps, (ref - lo) / (hi - lo + 1e-7), atol=2e-3)
+    assert fused.layer == ",".join(layers)
+    one = explain(model, x, "layercam_fusion", layers=model.info.cam_layer).maps
+    np.testing.assert_allclose(one, explain(model, x, "layercam").maps, atol=1e-5)
+
+
+def test_layercam_fusion_names_a_missing_layer():
+    from fakescope.explainers import ExplainerError
+
+    with pytest.raises(ExplainerError, match="no_such"):
+        explain(create_model("sbi_mobilenetv2", weights=None), torch.rand(1, 3, 224, 224), "layercam_fusion",
+                layers="backbone.no_such")  # fmt: skip
+
+
+def test_rank_accuracy_reads_only_the_ranking():
+    from fakescope.xai_eval.metrics import rank_accuracy
+
+    rng = np.random.default_rng(3)
+    amap = rng.random((30, 30))
+    reg = np.zeros((30, 30), bool)
+    reg[4:10, 3:17] = True
+    k = int(reg.sum())
+    top = np.argsort(-amap.ravel())[:k]  # independent: a full sort
+    assert rank_accuracy(amap, reg) == pytest.approx(reg.ravel()[top].mean())
+    assert rank_accuracy(amap**4, reg) == pytest.approx(rank_accuracy(amap, reg))  # sharpening changes nothing
+    assert relevance_mass(amap**4, reg) != pytest.approx(relevance_mass(amap, reg))  # ... unlike the mass
+    assert rank_accuracy(reg.astype(float), reg) == 1.0
+    assert np.isnan(rank_accuracy(amap, np.zeros_like(reg)))
+
+
+def test_pristine_deletion_removes_exactly_the_manipulation():
+    """Toy detector scoring how far the top-left quarter is from the pristine face: with the pristine face
+    as the baseline, deleting along the mask removes the evidence at once, a random order slowly; pasting
+    pristine patches outside the mask changes nothing (no edge is created)."""
+    pristine = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0))
+    fake = pristine.clone()
+    fake[:, :8, :8] = 1 - fake[:, :8, :8]
+
+    def score(x):
+        return torch.sigmoid(40 * ((x - pristine).abs()[:, :, :8, :8].mean(dim=(1, 2, 3)) - 0.1))
+
+    amap = np.zeros((32, 32), np.float32)
+    amap[:8, :8] = 1
+    good = deletion_insertion(score, fake, pristine, patch_order(amap, 4, np.random.default_rng(0)), 4, steps=16)
+    rnd = deletion_insertion(score, fake, pristine, np.random.default_rng(1).permutation(64), 4, steps=16)
+    assert good.deletion[1] < 0.05 and rnd.deletion_auc > good.deletion_auc + 0.3
+    outside = np.zeros((32, 32), np.float32)
+    outside[8:, 8:] = 1  # deleting where nothing was manipulated: the score stays
+    bad = deletion_insertion(score, fake, pristine, patch_order(outside, 4, np.random.default_rng(0)), 4, steps=16)
+    assert bad.deletion[len(bad.deletion) // 2] > 0.99
+
+
+def test_extracted_faces_read_crops_with_landmarks_one_per_identity(tmp_path):
+    from fakescope.xai_eval import build_masked_faces, extracted_faces
+
+    rows = ["path,label,video,identity,split,landmarks"]
+    rng = np.random.default_rng(0)
+    base = np.array([[30 + 2 * (i % 17), 40 + (i // 17) * 20] for i in range(68)], np.float32)
+    for i, (ident, split, label) in enumerate([("a", "test", 0), ("a", "test", 0), ("b", "test", 0), ("c", "train", 0),
+                                               ("d", "test", 1), ("e", "test", 0)]):  # fmt: skip
+        Image.fromarray(rng.integers(0, 255, (112, 112, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+        lm = {"landmarks68": (base + rng.normal(0, 1, base.shape)).tolist()} if ident != "e" else {}
+        (tmp_path / f"{i}.json").write_text(json.dumps(lm))
+        rows.append(f"{i}.png,{label},v{ident},{ident},{split},{i}.json")
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
+    faces = extracted_faces(tmp_path / "manifest.csv", split="test")
+    # one per identity, real only, test split only, rows without 68 landmarks skipped
+    assert sorted(f.source.split("#")[0] for f in faces) == ["va", "vb"]
+    assert all(f.image.shape == (112, 112, 3) and f.landmarks.shape == (68, 2) for f in faces)
+    with pytest.raises(ValueError, match="no real faces"):
+        extracted_faces(tmp_path / "manifest.csv", split="val")
+    (s,) = build_masked_faces(faces, 0, 1, seed=0)  # splices need a donor from another source: there is one
+    assert s.kind == "splice" and s.real is not None
+
+
+def test_quality_table_entries_follow_the_weights_tag(monkeypatch):
+    from fakescope.explainers import quality
+
+    table = {"models": {"sbi_mobilenetv2": {"defaults": ["gradcam++"]},
+                        "sbi_mobilenetv2:corpus": {"defaults": ["layercam_fusion"]}}}  # fmt: skip
+    monkeypatch.setattr(quality, "quality_table", lambda: table)
+    assert quality.default_methods("sbi_mobilenetv2") == ("gradcam++",)
+    assert quality.default_methods("sbi_mobilenetv2:sbi") == ("gradcam++",)  # the default tag
+    assert quality.default_methods("sbi_mobilenetv2:corpus") == ("layercam_fusion",)
+    assert quality.default_methods("sbi_mobilenetv2:other") == quality.FALLBACK_DEFAULTS  # never measured
+    m = create_model("sbi_mobilenetv2", weights="corpus")
+    assert quality.default_methods(m) == ("layercam_fusion",)
+
+
+# ----------------------------------------------- the shipped measurement (bench/xai_quality.py) and its use
+
+
+def _interval(row, key):
+    v = row[key]
+    assert isinstance(v, list) and len(v) == 3 and v[1] <= v[0] <= v[2], (key, v)
+    return v
+
+
+def test_shipped_default_explanation_of_the_sbi_detectors_meets_the_bar():
+    """The measured claims of issue 13, read from the shipped table: on the shipped detectors trained to
+    separate self-blended fakes (both weights, measured on the same held-out corpus faces; they tie on
+    SBI AUC there, so the bar is checked on each), the default method beats the centre prior on
+    off-centre pointing game and on relevance mass (intervals above 0), passes the randomisation check
+    and deletes the evidence faster than a random order with the pristine baseline."""
+    from fakescope.explainers.quality import default_methods, quality_table
+
+    models = quality_table()["models"]
+    sbi = {k: v for k, v in models.items() if k.startswith("sbi_mobilenetv2")}
+    assert set(sbi) == {"sbi_mobilenetv2", "sbi_mobilenetv2:corpus"}
+    assert len({v["source"] for v in sbi.values()}) == 1  # the same faces
+    for key, entry in sbi.items():
+        assert entry["detection_auc"]["sbi"] > 0.7, key  # the detector does see these manipulations
+        assert entry["faces"]["all"] >= 100 and entry["faces"]["off_centre"] >= 50
+        (method,) = default_methods(key)
+        row = entry["methods"][method]
+        assert _interval(row, "pg_minus_centre_off_centre")[1] > 0, key
+        assert _interval(row, "rma_minus_centre")[1] > 0, key
+        assert _interval(row, "rma_minus_centre_off_centre")[1] > 0, key
+        assert _interval(row, "deletion_gain_pristine")[1] > 0, key
+        assert row["sanity_pass"] is True and _interval(row, "sanity_spearman")[0] < 0.4, key
+
+
+def test_explainers_command_shows_the_measurement_of_a_weights_tag():
+    res = CliRunner().invoke(app, ["explainers", "--model", "sbi_mobilenetv2:corpus"], env={"COLUMNS": "250"})
+    assert res.exit_code == 0, res.output
+    assert "layercam_fusion ★" in res.output and "not measured" not in res.output.split("layercam_fusion")[1][:200]
+    assert "pristine" in res.output
+
+
+def test_analyze_explain_default_uses_the_measured_method_of_those_weights(tmp_path):
+    from skimage import data
+
+    from fakescope.pipeline import Analyzer
+
+    img = tmp_path / "a.png"
+    Image.fromarray(data.astronaut()).save(img)
+    result = Analyzer(model="sbi_mobilenetv2:corpus", explain=("default",), explain_per_track=1).analyze(img)
+    assert result.explanations and {r.method for r in result.explanations} == {"layercam_fusion"}
+    assert all(r.faithfulness is not None for r in result.explanations)

@@ -15,11 +15,18 @@ err_console = Console(stderr=True)
 
 def xai_eval(
     out: Annotated[Path, typer.Option("--out", help="Output folder (xai_eval.json, xai_eval.md, plots).")],
-    model: Annotated[list[str], typer.Option("--model", help="Model(s), comma-separated or repeated.")],
+    model: Annotated[
+        list[str], typer.Option("--model", help="Model(s), comma-separated or repeated; NAME:TAG for other weights.")
+    ],
     methods: Annotated[str, typer.Option(help="Explanation methods, comma-separated.")] = "gradcam,gradcam++,saliency",
     faces: Annotated[
-        list[Path] | None, typer.Option("--faces", help="Folder(s)/files of REAL faces (images, videos).")
+        list[Path] | None,
+        typer.Option("--faces", help="Folder(s)/files of REAL faces (images, videos), or a crops CSV with landmarks."),
     ] = None,
+    faces_split: Annotated[
+        str | None, typer.Option(help="Only this split of a crops CSV (e.g. test: identities never trained on).")
+    ] = None,
+    max_faces: Annotated[int | None, typer.Option(min=2, help="At most this many real faces.")] = None,
     ffpp: Annotated[Path | None, typer.Option(help="FaceForensics++ root with manipulated_sequences/*/masks.")] = None,
     n_sbi: Annotated[int, typer.Option(min=0, help="Self-blended images to make.")] = 40,
     n_splice: Annotated[int, typer.Option(min=0, help="Eye/mouth splices to make.")] = 40,
@@ -49,7 +56,8 @@ def xai_eval(
                          baseline=baseline, n_boot=n_boot, seed=seed)  # fmt: skip
         with console.status("evaluating…") as status:
             reports = evaluate(models, names, faces=faces or (), out=out, ffpp=ffpp, n_sbi=n_sbi, n_splice=n_splice,
-                               config=cfg, progress=lambda msg: status.update(msg))  # fmt: skip
+                               max_faces=max_faces, faces_split=faces_split, config=cfg,
+                               progress=lambda msg: status.update(msg))  # fmt: skip
     except (FakescopeError, ValueError, FileNotFoundError, ImportError) as e:
         err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -75,9 +83,9 @@ def xai_eval(
 def quality_table(model: str) -> Table:
     """The shipped measured quality of each method on ``model`` (``explainers/quality.json``)."""
     from .explainers import explainer_class, list_explainers
-    from .explainers.quality import default_methods, method_quality, neutral_baseline, quality_table
+    from .explainers.quality import _entry, default_methods, method_quality, neutral_baseline
 
-    entry = quality_table().get("models", {}).get(model)
+    entry = _entry(model)
     defaults = set(default_methods(model))
     title = f"explainers on {model}"
     if entry:
@@ -85,22 +93,24 @@ def quality_table(model: str) -> Table:
     else:
         title += " (not measured: run `fakescope xai-eval`)"
     table = Table(title=title)
-    for col in ("name", "family", "PG", "PG off-centre", "RMA", "del. gain", "ins. gain", "sanity", "ms/face"):
+    for col in ("name", "family", "PG", "PG off-centre", "RMA", "RMA − centre (off-c.)", "del. gain",
+                "del. gain (pristine)", "ins. gain", "sanity", "ms/face"):  # fmt: skip
         table.add_column(col, overflow="fold")
     f = lambda v: "–" if not v else f"{v[0]:.2f} [{v[1]:.2f}, {v[2]:.2f}]"  # noqa: E731
     for name in list_explainers():
         row = method_quality(model, name) or {}
         if "error" in row:
-            cells = [f"failed: {row['error'][:50]}"] + [""] * 6
+            cells = [f"failed: {row['error'][:50]}"] + [""] * 8
         elif row:
             sane = row.get("sanity_pass")
             rho = row.get("sanity_spearman")
             cells = [f(row.get("pointing_game")), f(row.get("pointing_game_off_centre")), f(row.get("relevance_mass")),
-                     f(row.get("deletion_gain")), f(row.get("insertion_gain")),
+                     f(row.get("rma_minus_centre_off_centre")), f(row.get("deletion_gain")),
+                     f(row.get("deletion_gain_pristine")), f(row.get("insertion_gain")),
                      "–" if sane is None else f"{'pass' if sane else 'FAIL'} (ρ {rho[0]:.2f})",
                      str(row.get("ms_per_face", "–"))]  # fmt: skip
         else:
-            cells = ["not measured"] + [""] * 6
+            cells = ["not measured"] + [""] * 8
         star = " ★" if name in defaults else ""
         table.add_row(name + star, explainer_class(name).family, *cells)
     return table

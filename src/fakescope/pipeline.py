@@ -140,7 +140,8 @@ class Analyzer:
         if "default" in cfg.explain:  # the methods chosen by measurement for this model
             from .explainers.quality import default_methods
 
-            first = cfg.model.split(",")[0].split(":")[0].strip()  # an ensemble explains its first model
+            name, tag = parse_models(cfg.model, cfg.weights)[0]  # an ensemble explains its first model
+            first = name if tag in (None, "default") else f"{name}:{tag}"
             picked = [m for e in cfg.explain for m in (default_methods(first) if e == "default" else (e,))]
             cfg = replace(cfg, explain=tuple(dict.fromkeys(picked)))
         self.config = cfg

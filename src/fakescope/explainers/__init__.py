@@ -25,6 +25,7 @@ from . import (  # noqa: E402,F401
     integrated_gradients,
     kernelshap,
     layercam,
+    layercam_fusion,
     lime,
     lrp,
     occlusion,

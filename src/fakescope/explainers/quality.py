@@ -57,8 +57,28 @@ def _name(model: Any) -> str | None:
 
 
 def _entry(model: Any) -> dict[str, Any]:
-    name = _name(model)
-    return quality_table().get("models", {}).get(name or "", {})
+    """The table's entry for ``model``: a model object (its ``info.name`` and ``weights_tag``), a name
+    or ``"name:tag"``. Entries are keyed ``name`` (measured with the model's default weights) and
+    ``name:tag`` (other weights); a model with other weights never falls back to the default weights'
+    entry (its maps were not measured)."""
+    if model is None:
+        return {}
+    if isinstance(model, str):
+        name, _, tag = model.partition(":")
+    else:
+        name, tag = _name(model) or "", str(getattr(model, "weights_tag", "") or "")
+    models = quality_table().get("models", {})
+    if tag and tag != "default":
+        if f"{name}:{tag}" in models:
+            return models[f"{name}:{tag}"]
+        try:
+            from ..models import get_model_info
+
+            if tag != get_model_info(name).default_weights:
+                return {}
+        except Exception:  # noqa: BLE001 - an unknown name has no entry
+            return {}
+    return models.get(name, {})
 
 
 def neutral_baseline(model: Any) -> str:

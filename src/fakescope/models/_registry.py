@@ -52,6 +52,8 @@ class ModelInfo:
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     value_range: tuple[float, float] = (0.0, 1.0)
     cam_layer: str | None = None  # dotted module name of the default CAM target layer
+    # layers whose LayerCAMs the ``layercam_fusion`` explainer multiplies (fine → coarse); empty: cam_layer
+    cam_layers: tuple[str, ...] = ()
     # how analyze crops faces for this model (fakescope.faces.crop.crop_face): what fills outside the
     # frame, and the resize filter — the model's original training pipeline's, where known
     crop_padding: str = "black"
@@ -71,6 +73,7 @@ class ModelInfo:
             "std": list(self.std),
             "value_range": list(self.value_range),
             "cam_layer": self.cam_layer,
+            "cam_layers": list(self.cam_layers),
             "crop_padding": self.crop_padding,
             "crop_resize": self.crop_resize,
             "licence": self.licence,

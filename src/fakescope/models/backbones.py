@@ -163,6 +163,10 @@ def load_imagenet_mobilenet_v2(model: nn.Module, path: str | Path) -> None:
 
 _MBV2_FILE = "mobilenet_v2-b0353104.pth"
 
+#: MobileNet-V2 blocks whose LayerCAMs ``layercam_fusion`` multiplies (14×14, 14×14 and 7×7 maps at
+#: 224 px): chosen on the corpus' validation faces, measured on its test faces (bench/RESULTS.md, issue 13)
+MOBILENETV2_FUSION_LAYERS = ("backbone.features.7", "backbone.features.10", "backbone.features.16")
+
 
 @register_model(
     ModelInfo(
@@ -172,6 +176,7 @@ _MBV2_FILE = "mobilenet_v2-b0353104.pth"
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
         cam_layer="backbone.features.18",
+        cam_layers=MOBILENETV2_FUSION_LAYERS,
         licence="BSD-3-Clause (torchvision code and weights); ImageNet terms of use",
         paper="M. Sandler, A. Howard, M. Zhu, A. Zhmoginov, L.-C. Chen. MobileNetV2: Inverted Residuals "
         "and Linear Bottlenecks. CVPR 2018 (arXiv:1801.04381)",

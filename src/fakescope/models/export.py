@@ -61,6 +61,7 @@ def model_info_from_dict(d: dict) -> ModelInfo:
         std=tuple(d.get("std", (1.0, 1.0, 1.0))),
         value_range=tuple(d.get("value_range", (0.0, 1.0))),
         cam_layer=d.get("cam_layer"),
+        cam_layers=tuple(d.get("cam_layers", ())),
         crop_padding=d.get("crop_padding", "black"),
         crop_resize=d.get("crop_resize", "auto"),
         licence=d.get("licence", ""),

@@ -20,7 +20,7 @@ from torch import nn
 from ..errors import WeightsError
 from ._layers import IMAGENET_MEAN, IMAGENET_STD
 from ._registry import ModelInfo, WeightsInfo, register_model
-from .backbones import MobileNetV2Classifier
+from .backbones import MOBILENETV2_FUSION_LAYERS, MobileNetV2Classifier
 
 __all__ = ["load_safetensors_strict", "sbi_mobilenetv2"]
 
@@ -55,6 +55,7 @@ def load_safetensors_strict(model: nn.Module, path: str | Path) -> None:
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
         cam_layer="backbone.features.18",
+        cam_layers=MOBILENETV2_FUSION_LAYERS,
         licence="Apache-2.0 (fakescope code); weights: see weights/sbi/DATA_CARD.md",
         paper=SBI_PAPER,
         source="scripts/train_sbi.py (this repository)",

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .data import MaskedFace, RealFace, build_masked_faces, read_ffpp, real_faces
+from .data import MaskedFace, RealFace, build_masked_faces, extracted_faces, read_ffpp, real_faces
 from .metrics import SANITY_MAX_RHO
 from .neutral import choose_neutral, measure_neutral
 from .run import EvalConfig, choose_defaults, evaluate_model, quality_entry, write_report
@@ -37,6 +37,7 @@ __all__ = [
     "choose_neutral",
     "evaluate",
     "evaluate_model",
+    "extracted_faces",
     "measure_neutral",
     "quality_entry",
     "read_ffpp",
@@ -54,21 +55,33 @@ def evaluate(
     n_sbi: int = 40,
     n_splice: int = 40,
     max_faces: int | None = None,
+    faces_split: str | None = None,
     config: EvalConfig | None = None,
     progress: Callable[[str], None] | None = None,
     **overrides: Any,
 ) -> list[dict[str, Any]]:
-    """Evaluate ``methods`` on each of ``models`` (registered names, default weights) over
-    manipulated faces built from the real faces under ``faces`` and/or read from the FF++ tree
-    ``ffpp``; write the report into ``out`` when given. Returns one report dict per model."""
+    """Evaluate ``methods`` on each of ``models`` (registered names, ``name:tag`` for other weights)
+    over manipulated faces built from the real faces under ``faces`` and/or read from the FF++ tree
+    ``ffpp``; write the report into ``out`` when given. Returns one report dict per model.
+
+    A ``.csv`` among ``faces`` is a list of face crops with landmarks (``fakescope extract-faces``
+    output, the offline corpus' ``manifest.csv``): its real faces of ``faces_split`` are read as they
+    are (:func:`extracted_faces`); other paths are searched for images and videos and faces detected.
+    """
     from ..models import create_model
+    from ..pipeline import parse_models
 
     cfg = config or EvalConfig(methods=tuple(methods), **overrides)
     say = progress or (lambda m: log.info("%s", m))
     reals: list[RealFace] = []
     samples: list[MaskedFace] = []
     if faces:
-        reals = real_faces(faces)
+        lists = [f for f in faces if str(f).lower().endswith(".csv")]
+        media = [f for f in faces if f not in lists]
+        for f in lists:
+            reals += extracted_faces(f, split=faces_split, limit=max_faces, seed=cfg.seed)
+        if media:
+            reals += real_faces(media)
         if max_faces:
             reals = reals[:max_faces]
         say(f"{len(reals)} real faces")
@@ -80,8 +93,9 @@ def evaluate(
     if not samples:
         raise ValueError("no manipulated faces: give a folder of real faces or a FaceForensics++ folder")
     reports = []
-    for name in models:
-        model = create_model(name, weights="default")
+    for spec in models:
+        ((name, tag),) = parse_models(spec, "default")
+        model = create_model(name, weights=tag)
         rep = evaluate_model(model, samples, cfg, reals=[r.image for r in reals], progress=say)
         rep["defaults"] = choose_defaults(rep)
         reports.append(rep)

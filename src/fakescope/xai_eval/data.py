@@ -15,7 +15,10 @@ default margin, square at ``size`` pixels):
   and the same square is cropped from the mask frame.
 
 Real faces come from any folder of images and videos (:func:`real_faces`): faces are detected with the
-analysis' detector, 68 landmarks come from dlib (see :mod:`fakescope.training.landmarks`).
+analysis' detector, 68 landmarks come from dlib (see :mod:`fakescope.training.landmarks`). Face crops
+that ``fakescope extract-faces`` already wrote (a CSV list whose ``landmarks`` column names each crop's
+JSON with ``landmarks68``, e.g. the offline corpus' ``manifest.csv``) are read as they are
+(:func:`extracted_faces`): no detection, one face per identity, optionally one split only.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ __all__ = [
     "MaskedFace",
     "RealFace",
     "build_masked_faces",
+    "extracted_faces",
     "is_off_centre",
     "read_ffpp",
     "real_faces",
@@ -124,6 +128,48 @@ def real_faces(
             log.warning("skipped %s: %s", path, str(e).splitlines()[0] if str(e) else type(e).__name__)
         if progress:
             progress(i + 1, len(files))
+    return out
+
+
+def extracted_faces(
+    manifest: str | Path, split: str | None = None, limit: int | None = None, seed: int = 0
+) -> list[RealFace]:
+    """Real face crops listed in a fakescope CSV (``path,label,...,landmarks``; the output of
+    ``fakescope extract-faces`` or the offline corpus' ``manifest.csv``) with their 68 landmarks.
+
+    Only real rows (label 0) of ``split`` (all splits when None) that have 68 landmarks; one crop per
+    identity, in a random order fixed by ``seed``; at most ``limit``.
+    """
+    import json
+
+    from PIL import Image
+
+    from ..training.datasets import read_csv
+
+    rows = [r for r in read_csv(Path(manifest)) if r.label == 0 and (split is None or r.split == split)]
+    if not rows:
+        raise ValueError(f"{manifest}: no real faces{f' in split {split!r}' if split else ''}")
+    rng = np.random.default_rng(seed)
+    out: list[RealFace] = []
+    seen: set[str] = set()
+    for i in rng.permutation(len(rows)):
+        r = rows[int(i)]
+        if r.identity in seen or not r.landmarks:
+            continue
+        try:
+            with open(r.landmarks, encoding="utf-8") as f:
+                lm = json.load(f).get("landmarks68")
+            if not lm or len(lm) != 68:
+                continue
+            with Image.open(r.path) as im:
+                img = np.asarray(im.convert("RGB"))
+        except (OSError, ValueError) as e:
+            log.warning("skipped %s: %s", r.path, e)
+            continue
+        seen.add(r.identity)
+        out.append(RealFace(img, np.asarray(lm, np.float32), f"{r.video}#{r.frame or 0}.{r.face or 0}"))
+        if limit and len(out) >= limit:
+            break
     return out
 
 

@@ -17,12 +17,19 @@ masks H×W floats in [0, 1] at the same size.
   under a random tie-break, so an all-equal map scores what a random point would.
 * **Relevance mass accuracy** (Arras, Osman, Samek, Information Fusion 2022, "CLEVR-XAI"): the share
   of the map's positive mass inside the region (0 when the map has no positive value).
+* **Relevance rank accuracy** (same paper): the share of the map's top-K pixels that lie in the region,
+  K = the region's size. Unlike relevance mass it does not change when the map is sharpened (raised
+  to a power, multiplied with another map of the same ranking): it reads only the ranking.
 * **Pixel AUROC**: ROC-AUC of the map's values as a detector of the region's pixels (Mann–Whitney,
   ties counted ½).
 * **Deletion / insertion** (Petsiuk, Das, Saenko, BMVC 2018, "RISE"): patches are replaced by the
   baseline (deletion) or restored onto it (insertion) in the order of the map's mean per patch; the
   area under P(target) over the fraction changed. Compared per face with a random patch order
   (paired): ``deletion gain = AUC(random) − AUC(map)``, ``insertion gain = AUC(map) − AUC(random)``.
+  Two baselines: the one measured as neutral for the model (:mod:`.neutral`), and — where the
+  manipulated face's pristine original is known (generated faces; FF++ originals) — the pristine face
+  itself ("pristine" gains): deleting a patch then restores the real content, with no artificial edge
+  outside the manipulated region.
 * **Model-randomisation sanity check** (Adebayo et al., NeurIPS 2018, "Sanity checks for saliency
   maps"): Spearman correlation between the map of the trained model and the map of a copy whose
   weights were re-initialised; a map that stays the same does not depend on what the model learned.
@@ -49,6 +56,7 @@ __all__ = [
     "pixel_auroc",
     "pointing_game",
     "randomised_copy",
+    "rank_accuracy",
     "region",
     "relevance_mass",
     "spearman",
@@ -103,6 +111,17 @@ def relevance_mass(amap: np.ndarray, reg: np.ndarray) -> float:
     pos = np.clip(np.nan_to_num(amap.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0), 0, None)
     total = float(pos.sum())
     return float(pos[reg].sum() / total) if total > 0 else 0.0
+
+
+def rank_accuracy(amap: np.ndarray, reg: np.ndarray) -> float:
+    """Share of the map's ``K = |reg|`` highest pixels inside ``reg`` (ties broken by position); NaN
+    when the region is empty."""
+    k = int(reg.sum())
+    if k == 0:
+        return float("nan")
+    v = np.nan_to_num(amap.ravel().astype(np.float64), nan=-np.inf)
+    top = np.argpartition(-v, k - 1)[:k] if k < v.size else np.arange(v.size)
+    return float(reg.ravel()[top].mean())
 
 
 def pixel_auroc(amap: np.ndarray, reg: np.ndarray) -> float:

@@ -43,6 +43,7 @@ from .metrics import (
     pixel_auroc,
     pointing_game,
     randomised_copy,
+    rank_accuracy,
     region,
     relevance_mass,
     spearman,
@@ -54,7 +55,10 @@ log = logging.getLogger(__name__)
 __all__ = ["REFERENCE_MAPS", "EvalConfig", "choose_defaults", "evaluate_model", "quality_entry", "write_report"]
 
 REFERENCE_MAPS = ("random", "centre", "mask")
-METRICS = ("pointing_game", "pointing_boundary", "relevance_mass", "pixel_auroc", "deletion_gain", "insertion_gain")
+METRICS = ("pointing_game", "pointing_boundary", "relevance_mass", "rank_accuracy", "pixel_auroc", "deletion_gain",
+           "insertion_gain", "deletion_gain_pristine", "insertion_gain_pristine")  # fmt: skip
+#: localisation metrics also reported as the paired difference with the centre prior
+VS_CENTRE = ("pointing_game", "relevance_mass", "rank_accuracy", "pixel_auroc")
 
 
 @dataclass
@@ -134,6 +138,12 @@ def evaluate_model(
     xr = _tensor(list(reals), size) if len(reals) else None
     kind_names = sorted({str(k) for k in kinds})
     detection: dict[str, Any] = {"mean_p_fake": {k: float(p_fake[kinds == k].mean()) for k in kind_names}}
+    # the pristine original of each manipulated face, where known: the deletion baseline that removes
+    # exactly the manipulation (NaN gains for faces without one)
+    has_pristine = np.array([s.real is not None for s in samples])
+    xp = _tensor([s.real if s.real is not None else s.fake for s in samples], size) if has_pristine.any() else None
+    if xp is not None:
+        detection["mean_p_fake"]["pristine"] = float((1 / (1 + np.exp(-logits(xp[has_pristine])))).mean())
     if xr is not None:
         p_real = 1 / (1 + np.exp(-logits(xr)))
         detection["mean_p_fake"]["real"] = float(p_real.mean())
@@ -159,10 +169,14 @@ def evaluate_model(
         "centre": np.broadcast_to(centre_prior(size, size), (n, size, size)),
         "mask": np.stack(masks),
     }
-    random_curves = []
+    random_curves, random_pristine = [], []
     for i in range(n):
         order = rng.permutation((size // patch) ** 2)
         random_curves.append(deletion_insertion(p_target, x[i], baseline[i], order, patch, cfg.steps))
+        if xp is not None and has_pristine[i]:
+            random_pristine.append(deletion_insertion(p_target, x[i], xp[i], order, patch, cfg.steps))
+        else:
+            random_pristine.append(None)
 
     def score_maps(maps: np.ndarray) -> dict[str, Any]:
         per: dict[str, list[float]] = {k: [] for k in METRICS}
@@ -172,11 +186,20 @@ def evaluate_model(
             per["pointing_game"].append(pointing_game(maps[i], reg, cfg.tolerance))
             per["pointing_boundary"].append(pointing_game(maps[i], boundary_region(masks[i]), cfg.tolerance))
             per["relevance_mass"].append(relevance_mass(maps[i], reg))
+            per["rank_accuracy"].append(rank_accuracy(maps[i], reg))
             per["pixel_auroc"].append(pixel_auroc(maps[i], reg))
             order = patch_order(maps[i], patch, np.random.default_rng(cfg.seed + i))
             c = deletion_insertion(p_target, x[i], baseline[i], order, patch, cfg.steps)
             per["deletion_gain"].append(random_curves[i].deletion_auc - c.deletion_auc)
             per["insertion_gain"].append(c.insertion_auc - random_curves[i].insertion_auc)
+            rp = random_pristine[i]
+            if rp is not None:
+                cp = deletion_insertion(p_target, x[i], xp[i], order, patch, cfg.steps)
+                per["deletion_gain_pristine"].append(rp.deletion_auc - cp.deletion_auc)
+                per["insertion_gain_pristine"].append(cp.insertion_auc - rp.insertion_auc)
+            else:
+                per["deletion_gain_pristine"].append(float("nan"))
+                per["insertion_gain_pristine"].append(float("nan"))
             del_curves.append(c.deletion)
             ins_curves.append(c.insertion)
         return {"per_face": per, "deletion_curve": np.mean(del_curves, 0).tolist(),
@@ -235,7 +258,7 @@ def evaluate_model(
             entry["subsets"][sname] = {k: _stat(v[sel], cfg) for k, v in per.items()}
             entry["vs_centre"][sname] = {
                 k: _stat(per[k][sel] - np.asarray(centre[k], np.float64)[sel], cfg)
-                for k in ("pointing_game", "relevance_mass", "pixel_auroc")
+                for k in VS_CENTRE
             }
         if "ms_per_face" in row:
             entry["ms_per_face"] = row["ms_per_face"]
@@ -259,6 +282,7 @@ def evaluate_model(
         "detection": detection,
         "neutral_baseline": neutral,
         "deletion_baseline": base_kind,
+        "pristine_faces": int(has_pristine.sum()),
         "patch": patch,
         "random_deletion_curve": np.mean([c.deletion for c in rc], 0).round(4).tolist(),
         "random_insertion_curve": np.mean([c.insertion for c in rc], 0).round(4).tolist(),
@@ -284,18 +308,22 @@ def _mean(entry: dict, *path: str) -> float:
 
 
 def choose_defaults(report: dict[str, Any], k: int = 1) -> list[str]:
-    """The ``k`` best methods of one model's report: faithful (deletion or insertion gain interval above
-    0: deletion alone is confounded when the patches pasted in look like blending traces) and sane
-    (randomisation check passed) first, then localising (pixel AUROC interval above 0.5 — which
-    also rules out near-constant maps, whose ties flatter the pointing game —, then beating the centre
-    prior on off-centre pointing game and on relevance mass), then fast."""
+    """The ``k`` best methods of one model's report: faithful (a deletion gain — neutral or pristine
+    baseline — or the insertion gain with its interval above 0: deletion with a neutral baseline alone is
+    confounded when the patches pasted in look like blending traces) and sane (randomisation check
+    passed) first, then localising (pixel AUROC interval above 0.5 — which also rules out near-constant
+    maps, whose ties flatter the pointing game —, then the number of comparisons with the centre prior
+    won with the interval above 0: off-centre pointing game, relevance mass on all and on off-centre
+    masks), then fast."""
 
     def key(item: tuple[str, dict]) -> tuple:
         _, e = item
-        faithful = _lo(e, "subsets", "all", "deletion_gain") > 0 or _lo(e, "subsets", "all", "insertion_gain") > 0
+        faithful = any(_lo(e, "subsets", "all", g) > 0
+                       for g in ("deletion_gain", "insertion_gain", "deletion_gain_pristine"))  # fmt: skip
         sane = bool(e.get("sanity", {}).get("pass"))
-        beats = (_lo(e, "vs_centre", "off_centre", "pointing_game") > 0) + (
-            _lo(e, "vs_centre", "all", "relevance_mass") > 0)
+        beats = ((_lo(e, "vs_centre", "off_centre", "pointing_game") > 0)
+                 + (_lo(e, "vs_centre", "all", "relevance_mass") > 0)
+                 + (_lo(e, "vs_centre", "off_centre", "relevance_mass") > 0))  # fmt: skip
         loc = np.nan_to_num(_mean(e, "subsets", "off_centre", "pointing_game")) + np.nan_to_num(
             _mean(e, "subsets", "all", "relevance_mass"))
         informative = _lo(e, "subsets", "all", "pixel_auroc") > 0.5
@@ -322,9 +350,12 @@ def quality_entry(report: dict[str, Any], defaults: Sequence[str]) -> dict[str, 
             "pg_minus_centre_off_centre": e["vs_centre"].get("off_centre", {}).get("pointing_game"),
             "relevance_mass": s["all"]["relevance_mass"],
             "rma_minus_centre": e["vs_centre"]["all"]["relevance_mass"],
+            "rma_minus_centre_off_centre": e["vs_centre"].get("off_centre", {}).get("relevance_mass"),
+            "rank_accuracy": s["all"].get("rank_accuracy"),
             "pixel_auroc": s["all"]["pixel_auroc"],
             "deletion_gain": s["all"]["deletion_gain"],
             "insertion_gain": s["all"]["insertion_gain"],
+            "deletion_gain_pristine": s["all"].get("deletion_gain_pristine"),
             "sanity_spearman": e.get("sanity", {}).get("spearman"),
             "sanity_pass": e.get("sanity", {}).get("pass"),
             "ms_per_face": e.get("ms_per_face"),
@@ -357,8 +388,10 @@ def markdown(reports: Sequence[dict[str, Any]], cfg: EvalConfig | None = None) -
     """The tables of :func:`write_report` as markdown."""
     lines = ["# Explanation evaluation (fakescope xai-eval)", ""]
     lines.append("Mean [95 % bootstrap interval] over faces. PG = pointing game (5 % tolerance); RMA = relevance "
-                 "mass accuracy; del./ins. gain = AUC gain over a random patch order with the neutral baseline "
-                 "(> 0: the map's order removes/restores the evidence faster than chance); sanity ρ = Spearman "
+                 "mass accuracy; RRA = relevance rank accuracy (top-K pixels in the mask: reads only the ranking); "
+                 "del./ins. gain = AUC gain over a random patch order with the neutral baseline "
+                 "(> 0: the map's order removes/restores the evidence faster than chance); del. gain (pristine) = "
+                 "the same with each face's pristine original as the baseline; sanity ρ = Spearman "
                  f"correlation with the maps of a weight-randomised copy (pass < {SANITY_MAX_RHO}). Reference maps: "
                  "random, centre (Gaussian blob), mask (ground truth).")  # fmt: skip
     for r in reports:
@@ -372,11 +405,12 @@ def markdown(reports: Sequence[dict[str, Any]], cfg: EvalConfig | None = None) -
             cands = ", ".join(f"{k} {v['median_p_fake']:.2f}" for k, v in nb["candidates"].items())
             lines.append(f"Median p_fake of baseline candidates on real faces: {cands} → `{nb['kind']}`.")
         lines += ["", "| method | PG | PG off-centre | PG boundary | PG − centre (off-c.) | RMA | RMA − centre | "
-                  "pixel AUROC | del. gain | ins. gain | sanity ρ | ms/face |",
-                  "|---|" + "---|" * 11]  # fmt: skip
+                  "RMA − centre (off-c.) | RRA − centre | pixel AUROC | del. gain | ins. gain | del. gain (pristine) | "
+                  "sanity ρ | ms/face |",
+                  "|---|" + "---|" * 14]  # fmt: skip
         for m, e in r["methods"].items():
             if "error" in e:
-                lines.append(f"| {m} | failed: {e['error'][:80]} |" + " |" * 10)
+                lines.append(f"| {m} | failed: {e['error'][:80]} |" + " |" * 13)
                 continue
             s, vc = e["subsets"], e["vs_centre"]
             sanity = e.get("sanity", {})
@@ -387,8 +421,10 @@ def markdown(reports: Sequence[dict[str, Any]], cfg: EvalConfig | None = None) -
                 f"{_fmt(s.get('off_centre', {}).get('pointing_game'))} | "
                 f"{_fmt(s['all']['pointing_boundary'])} | {_fmt(vc.get('off_centre', {}).get('pointing_game'))} | "
                 f"{_fmt(s['all']['relevance_mass'])} | {_fmt(vc['all']['relevance_mass'])} | "
+                f"{_fmt(vc.get('off_centre', {}).get('relevance_mass'))} | {_fmt(vc['all'].get('rank_accuracy'))} | "
                 f"{_fmt(s['all']['pixel_auroc'])} | {_fmt(s['all']['deletion_gain'])} | "
-                f"{_fmt(s['all']['insertion_gain'])} | {san if sanity else '–'} | {e.get('ms_per_face', '–')} |"
+                f"{_fmt(s['all']['insertion_gain'])} | {_fmt(s['all'].get('deletion_gain_pristine'))} | "
+                f"{san if sanity else '–'} | {e.get('ms_per_face', '–')} |"
             )
         if r.get("defaults"):
             lines += ["", f"Chosen default(s): {', '.join(r['defaults'])}."]
@@ -405,6 +441,7 @@ def _plots(reports: Sequence[dict[str, Any]], out: Path) -> list[str]:
 
     files = []
     for r in reports:
+        stem = str(r["model"]).replace(":", "_")  # name:tag → a portable file name
         names = [m for m, e in r["methods"].items() if "error" not in e]
         fig, axes = plt.subplots(1, 3, figsize=(15, 0.35 * len(names) + 1.5), sharey=True)
         for ax, (metric, subset) in zip(axes, [("pointing_game", "all"), ("pointing_game", "off_centre"),
@@ -419,7 +456,7 @@ def _plots(reports: Sequence[dict[str, Any]], out: Path) -> list[str]:
             ax.invert_yaxis()
         fig.suptitle(f"{r['model']}: localisation (95 % bootstrap intervals)")
         fig.tight_layout()
-        p = out / f"{r['model']}_localisation.png"
+        p = out / f"{stem}_localisation.png"
         fig.savefig(p, dpi=90)
         plt.close(fig)
         files.append(p.name)
@@ -437,7 +474,7 @@ def _plots(reports: Sequence[dict[str, Any]], out: Path) -> list[str]:
             ax.set_title(key.replace("_", " "))
         axes[1].legend(fontsize=7)
         fig.tight_layout()
-        p = out / f"{r['model']}_deletion_insertion.png"
+        p = out / f"{stem}_deletion_insertion.png"
         fig.savefig(p, dpi=90)
         plt.close(fig)
         files.append(p.name)
