@@ -117,6 +117,7 @@ def main() -> int:
     table = json.loads(table_path.read_text()) if table_path.is_file() else {"models": {}}
     from fakescope.pipeline import parse_models
 
+    where = f"the {args.split} split of the offline corpus" if args.corpus else "the sample media"
     for name in args.models.split(","):
         t0 = time.perf_counter()
         ((arch, tag),) = parse_models(name, "default")
@@ -131,7 +132,6 @@ def main() -> int:
         rep["defaults"] = choose_defaults(rep, k=1)
         prev.write_text(json.dumps(rep, indent=1, default=str))
         log.info("%s done in %.0f s; defaults %s", name, time.perf_counter() - t0, rep["defaults"])
-        where = f"the {args.split} split of the offline corpus" if args.corpus else "the sample media"
         table["models"][name] = {**quality_entry(rep, rep["defaults"]), "source": (
             f"bench/xai_quality.py: {args.n_sbi} self-blended images + {args.n_splice} eye/mouth splices from "
             f"{len(reals)} real faces of {where}; see bench/RESULTS.md")}  # fmt: skip

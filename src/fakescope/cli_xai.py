@@ -83,9 +83,9 @@ def xai_eval(
 def quality_table(model: str) -> Table:
     """The shipped measured quality of each method on ``model`` (``explainers/quality.json``)."""
     from .explainers import explainer_class, list_explainers
-    from .explainers.quality import _entry, default_methods, method_quality, neutral_baseline
+    from .explainers.quality import default_methods, method_quality, model_entry, neutral_baseline
 
-    entry = _entry(model)
+    entry = model_entry(model)
     defaults = set(default_methods(model))
     title = f"explainers on {model}"
     if entry:

@@ -29,6 +29,7 @@ __all__ = [
     "default_methods",
     "failed_sanity",
     "method_quality",
+    "model_entry",
     "neutral_baseline",
     "quality_table",
     "real_face_mean",
@@ -56,7 +57,7 @@ def _name(model: Any) -> str | None:
     return getattr(info, "name", None)
 
 
-def _entry(model: Any) -> dict[str, Any]:
+def model_entry(model: Any) -> dict[str, Any]:
     """The table's entry for ``model``: a model object (its ``info.name`` and ``weights_tag``), a name
     or ``"name:tag"``. Entries are keyed ``name`` (measured with the model's default weights) and
     ``name:tag`` (other weights); a model with other weights never falls back to the default weights'
@@ -83,12 +84,12 @@ def _entry(model: Any) -> dict[str, Any]:
 
 def neutral_baseline(model: Any) -> str:
     """The measured neutral perturbation baseline of ``model`` (a name or a model with ``info``)."""
-    return _entry(model).get("neutral_baseline", {}).get("kind", FALLBACK_NEUTRAL)
+    return model_entry(model).get("neutral_baseline", {}).get("kind", FALLBACK_NEUTRAL)
 
 
 def method_quality(model: Any, method: str) -> dict[str, Any] | None:
     """The measured row of ``method`` on ``model``, or None when not measured."""
-    return _entry(model).get("methods", {}).get(method)
+    return model_entry(model).get("methods", {}).get(method)
 
 
 def failed_sanity(model: Any, method: str) -> bool:
@@ -99,7 +100,7 @@ def failed_sanity(model: Any, method: str) -> bool:
 
 def default_methods(model: Any) -> tuple[str, ...]:
     """The explanation methods chosen for ``model`` by measurement (fallback: Grad-CAM++)."""
-    return tuple(_entry(model).get("defaults", FALLBACK_DEFAULTS))
+    return tuple(model_entry(model).get("defaults", FALLBACK_DEFAULTS))
 
 
 @lru_cache(maxsize=1)
