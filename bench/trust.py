@@ -160,8 +160,9 @@ def sha256(path: str) -> str:
 # ----------------------------------------------------------------------------------------- scoring
 
 
-def score(items: list[Item]) -> list[dict]:
-    """One record per item: for media, the uncalibrated 4-model analysis; for crops, the 4 raw logits."""
+def score(items: list[Item], models: list[str] | None = None, cache: Path | None = None) -> list[dict]:
+    """One record per item: for media, the uncalibrated analysis with every model of ``models`` (default:
+    the four MesoNets); for crops, each model's raw logit."""
     import torch
 
     from fakescope.models import create_model
@@ -169,7 +170,8 @@ def score(items: list[Item]) -> list[dict]:
     from fakescope.quality import MediaQuality, assess_face
     from fakescope.training.data import load_crop
 
-    cache = CACHE / "scores"
+    models = models or MODELS
+    cache = cache or CACHE / "scores"
     cache.mkdir(parents=True, exist_ok=True)
     analyzer = None
     nets = None
@@ -183,7 +185,7 @@ def score(items: list[Item]) -> list[dict]:
         rec = {"path": it.path, "label": it.label, "kind": it.kind, "group": it.group, "source": it.source,
                "sha256": sha256(it.path)}  # fmt: skip
         if it.kind == "media":
-            analyzer = analyzer or Analyzer(model=",".join(MODELS), calibration="none")
+            analyzer = analyzer or Analyzer(model=",".join(models), calibration="none")
             try:
                 r = analyzer.analyze(it.path)
             except Exception as e:  # a bad input is a finding, not a crash
@@ -196,11 +198,14 @@ def score(items: list[Item]) -> list[dict]:
                 for fr in r.frames for fc in fr.faces
             ]
         else:
-            nets = nets or {m: create_model(*m.split(":")) for m in MODELS}
+            nets = nets or {m: create_model(*m.split(":")) for m in models}
+            raw = []
+            for m in models:
+                c = load_crop(it.path, nets[m].info.input_size)
+                x = torch.from_numpy(c[None]).permute(0, 3, 1, 2).float() / 255
+                with torch.inference_mode():
+                    raw.append(float(nets[m](x).reshape(-1)[0]))
             crop = load_crop(it.path, 256)
-            x = torch.from_numpy(crop[None]).permute(0, 3, 1, 2).float() / 255
-            with torch.inference_mode():
-                raw = [float(nets[m](x).reshape(-1)[0]) for m in MODELS]
             q = assess_face(crop, (38.5, 38.5, 217.5, 217.5), None, (256, 256), 0.3, MediaQuality())
             rec["media_kind"] = "crop"
             rec["faces"] = [{"track": 0, "time": 0.0, "weight": q["weight"], "flags": q["flags"], "raw": raw}]
@@ -232,22 +237,24 @@ def face_table(recs: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return z, y, g
 
 
-def fit_cals(recs: list[dict], models: tuple[int, ...]) -> list:
+def fit_cals(recs: list[dict], models: tuple[int, ...], names: list[str] | None = None) -> list:
     """Platt scaling per model on the faces of ``recs``; each face weighted by 1 / (faces of its input),
     so a long clip does not outweigh a photo; classes balanced."""
     from fakescope.calibration import Calibration, fit
 
+    names = names or MODELS
     cals = []
     z, y, _ = face_table(recs)
     w_in = np.array([1.0 / len(r["faces"]) for r in recs for _ in r["faces"]])
     for j in models:
         slope, intercept = fit(z[:, j], y, method="platt", sample_weight=w_in)
-        cals.append(Calibration(model=MODELS[j].split(":")[0], weights=MODELS[j].split(":")[1], method="platt",
+        m, _, tag = names[j].partition(":")
+        cals.append(Calibration(model=m, weights=tag or "default", method="platt",
                                 slope=slope, intercept=intercept))  # fmt: skip
     return cals
 
 
-def judge(rec: dict, cfg: Config, cals) -> tuple[str, float | None]:
+def judge(rec: dict, cfg: Config, cals, names: list[str] | None = None) -> tuple[str, float | None]:
     """The input's verdict under ``cfg``, through the pipeline's own aggregate stage and video rule."""
     from fakescope.calibration import Calibration, sigmoid
     from fakescope.combine import combine
@@ -262,7 +269,7 @@ def judge(rec: dict, cfg: Config, cals) -> tuple[str, float | None]:
     cal = [c if cfg.calibrate else Calibration(max_logit=1e6) for c in cals]
     zc = np.stack([cal[k].apply(raw[:, j]) for k, j in enumerate(cfg.models)], axis=1)
     zcomb = combine(zc, cfg.combine)
-    keys = tuple(MODELS[j] for j in cfg.models)
+    keys = tuple((names or MODELS)[j] for j in cfg.models)
     is_video = rec.get("media_kind") == "video"
     frames: dict[float, FrameResult] = {}
     for i, f in enumerate(faces):
@@ -475,16 +482,18 @@ def write_shipped(recs: list[dict], aucs: dict, rows: list[dict], band: tuple[fl
     write_data_card(recs, CALIBRATION_DIR / "DATA_CARD.md")
 
 
-def write_data_card(recs: list[dict], path: Path) -> None:
+def write_data_card(recs: list[dict], path: Path, title: str = "shipped MesoNet calibrations",
+                    command: str = "python bench/trust.py --corpus /work/corpus --write",
+                    section: str = "Trust") -> None:
     """Markdown data card of the calibration data: every source, its counts and licence, every file's sha256."""
     by_src: dict[str, list[dict]] = {}
     for r in recs:
         origin = r["source"].split(":")[0] if "@" in r["source"] else r["source"]
         by_src.setdefault(origin, []).append(r)
     lines = [
-        "# Calibration data card (shipped MesoNet calibrations)",
+        f"# Calibration data card ({title})",
         "",
-        "Fitted by `python bench/trust.py --corpus /work/corpus --write` (bench/RESULTS.md, \"Trust\"): Platt "
+        f"Fitted by `{command}` (bench/RESULTS.md, \"{section}\"): Platt "
         "scaling per weight file on every face of the inputs below, classes balanced, each input weighted "
         "equally (a clip's faces share one input's weight). Labels come from the sources' own names or "
         "metadata. Identities/clips are grouped so that held-out numbers never see their own input.",

@@ -44,7 +44,7 @@ from fakescope.xai_eval import (  # noqa: E402
 ALL_METHODS = ("layercam_fusion", "gradcam", "gradcam++", "hirescam", "layercam", "eigencam", "scorecam",
                "saliency", "smoothgrad", "integrated_gradients", "gradientshap", "deeplift", "lrp", "lime",
                "kernelshap", "occlusion")  # fmt: skip
-MODELS = ("sbi_mobilenetv2:corpus", "sbi_mobilenetv2", "mesoinception4")
+MODELS = ("sbi_mobilenetv2:corpus", "sbi_mobilenetv2", "mesoinception4", "clip_probe")
 OUT = ROOT / "bench" / "xai"
 PKG = ROOT / "src" / "fakescope" / "explainers"
 

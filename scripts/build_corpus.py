@@ -163,6 +163,13 @@ GIT_SOURCES = [
 ]
 
 
+# Evaluation sources added for issue 20 (modern swaps, talking heads, reenactment): listed in
+# eval_sources_extra.py with how each label is known.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from eval_sources_extra import EXTRA_EVAL_SOURCES  # noqa: E402
+
+GIT_SOURCES += [Source(kind="git", role="eval", **d) for d in EXTRA_EVAL_SOURCES]
+
 # ---------------------------------------------------------------------------------------- helpers
 
 
@@ -267,7 +274,9 @@ PACKAGE_LICENCES = {
 
 def identity_group(row: dict, rule: str) -> str:
     stem = Path(row["path"]).stem
-    if rule == "file" or rule == "video" or rule == "photo":
+    if rule == "video":  # the whole path: several repositories name every clip alike (gt.mp4)
+        return f"{row['source']}/{Path(row['path']).with_suffix('')}"
+    if rule == "file" or rule == "photo":
         return f"{row['source']}/{stem}"
     return row["source"]
 

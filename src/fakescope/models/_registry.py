@@ -35,6 +35,8 @@ class WeightsInfo:
     licence: str = ""
     source: str = ""
     description: str = ""
+    # raises WeightsError when something the loader needs beyond ``file`` is missing (e.g. a package)
+    requires: Callable[[], object] | None = field(default=None, repr=False, compare=False)
 
     @property
     def path(self) -> Path:
@@ -140,7 +142,17 @@ def has_usable_weights(name: str) -> bool:
     if name not in _MODELS:
         return _installed_info(name) is not None
     info = _MODELS.get(name).info
-    return info.default_weights is not None and info.weights[info.default_weights].path.is_file()
+    if info.default_weights is None:
+        return False
+    wi = info.weights[info.default_weights]
+    if not wi.path.is_file():
+        return False
+    if wi.requires is not None:
+        try:
+            wi.requires()
+        except WeightsError:
+            return False
+    return True
 
 
 def list_runnable_models() -> list[str]:
