@@ -3,6 +3,7 @@ face-swap pseudo-fakes, and the detector in the pipeline."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -181,3 +182,27 @@ def test_probe_separates_pseudo_fakes_of_unseen_faces():
     zr, zf = z[: len(faces)], z[len(faces) :]
     auc = float((zf[:, None] > zr[None, :]).mean())
     assert auc > 0.7, (auc, len(faces))
+
+
+def test_analyze_with_clip_probe_ensemble_uses_its_shipped_calibration(samples, tmp_path):
+    """The README's opt-in command: both members score every face; clip_probe's score is its shipped
+    Platt calibration of the raw logit; the card is found."""
+    from typer.testing import CliRunner
+
+    from fakescope.calibration import shipped_calibration
+    from fakescope.cards import load_card
+    from fakescope.cli import app
+
+    r = CliRunner().invoke(app, ["analyze", str(samples / "single_face.jpg"), "--model", "clip_probe,mesoinception4",
+                                 "--out", str(tmp_path)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "single_face" / "result.json").read_text())
+    assert res["settings"]["models"] == ["clip_probe:sbi", "mesoinception4:df"]
+    face = res["frames"][0]["faces"][0]
+    s = face["scores"]["clip_probe:sbi"]
+    cal = shipped_calibration("clip_probe", "sbi")
+    assert cal is not None and cal.method == "platt"
+    assert s["logit"] == pytest.approx(float(cal.apply(s["raw_logit"])), abs=1e-4)
+    assert res["verdict"]["label"] in ("real", "fake", "uncertain")
+    card = load_card("clip_probe", "sbi")
+    assert card and card["measured"] and "non-commercial" in card["licence"]

@@ -33,10 +33,10 @@ SLOW = {f"efficientnet_b{i}" for i in range(1, 8)} | {f"tf_efficientnet_b{i}" fo
 # weights. The default run still exports one CNN with depthwise convs, one transformer, MesoNet.
 SLOW_ONNX = SLOW | {
     "xception", "vgg16", "densenet121", "tf_efficientnet_b0", "efficientnet_lite0", "efficientvit",
-    "tf_efficientnet_b4_att",
+    "tf_efficientnet_b4_att", "clip_probe",
 }  # fmt: skip
 # Models whose layers fix the input size (flatten → FC, positional embeddings).
-FIXED_SIZE = {"meso4", "mesoinception4", "vgg16", "efficientvit", "vit_small_patch16_224"}
+FIXED_SIZE = {"meso4", "mesoinception4", "vgg16", "efficientvit", "vit_small_patch16_224", "clip_probe"}
 SMALL = 64  # test size for fully convolutional models
 # heads, tokens, and a shallower configuration (same token layout) to keep the test fast
 ATTENTION = {

@@ -167,13 +167,25 @@ class ClipProbe(nn.Module):
             out.append(h)
         return out
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """One used block: its whole token sequence (N×197×768, class token first); several: their class
+        tokens (N×L×768)."""
         toks = self.block_tokens(x)
-        feats = [nn.functional.layer_norm(toks[k - 1][:, 0], (WIDTH,)) for k in self.layers]
-        return torch.cat(feats, dim=1)
+        if len(self.layers) == 1:
+            return toks[-1]
+        return torch.stack([toks[k - 1][:, 0] for k in self.layers], dim=1)
+
+    def forward_head(self, feats: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        cls = feats[:, :1] if len(self.layers) == 1 else feats
+        f = nn.functional.layer_norm(cls, (WIDTH,)).flatten(1)
+        return f if pre_logits else self.head(f).squeeze(1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The head's input: normalised class tokens of ``layers``, concatenated (N×768·L)."""
+        return self.forward_head(self.forward_features(x), pre_logits=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x)).squeeze(1)
+        return self.forward_head(self.forward_features(x))
 
 
 def load_clip_probe(model: nn.Module, path: str | Path) -> None:
