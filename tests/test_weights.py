@@ -458,3 +458,47 @@ url = "https://example.invalid/{file}"
     r = _run("weights", "pull", "icpr2020-efficientnetb4att-dfdc", "--accept-licence")
     assert r.exit_code == 1 and "sha256 in the file name" in r.output
     _nothing_installed(home, "icpr2020-efficientnetb4att-dfdc")
+
+
+# ---------------------------------------------------------------- names from outside text (issue 21, 1/3/5)
+
+
+@pytest.mark.parametrize(
+    ("entry_name", "file_name"),
+    [("../../victim", "m.pth"), ("ok-name", "../../victim/m.pth"), ("ok-name", ".hidden"), ("a" * 300, "m.pth")],
+)
+def test_catalogue_names_that_would_leave_the_cache_are_refused(server, home, tmp_path, monkeypatch,
+                                                                entry_name, file_name):  # fmt: skip
+    """A shared catalogue file whose entry or file name climbs out of FAKESCOPE_HOME (with a wrong sha256, so
+    that the failed install cleans up) must not write or delete anything outside the cache."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("precious")
+    server.files["m.pth"] = (meso_file(), "application/octet-stream")
+    _catalogue(tmp_path, monkeypatch, f"""
+[[weights]]
+name = "{entry_name}"
+title = "hostile"
+architecture = "mesoinception4"
+format = "deepfakebench"
+licence = "MIT"
+files = [{{ file = "{file_name}", url = "{server.url}m.pth", sha256 = "{'0' * 64}" }}]
+""")
+    r = _run("weights", "pull", entry_name)
+    assert r.exit_code != 0 and r.exception is None or isinstance(r.exception, SystemExit), r.output
+    assert "not a valid name" in r.output or "not a plain file name" in r.output, r.output
+    assert (victim / "keep.txt").read_text() == "precious" and sorted(p.name for p in victim.iterdir()) == ["keep.txt"]
+    assert not any(p.suffix == ".part" for p in tmp_path.rglob("*") if not p.is_relative_to(home))
+
+
+def test_long_or_odd_names_give_one_line_errors(server, home):
+    server.files["x.pth"] = (meso_file(), "application/octet-stream")
+    r = _run("weights", "pull", "--url", server.url + "x.pth", "--name", "n" * 300)
+    assert r.exit_code != 0 and not isinstance(r.exception, OSError) and "at most 200" in r.output, r.output
+    assert "Traceback" not in r.output
+    # a URL whose last segment is not a plain file name still installs under a safe file name
+    server.files["..%2F..%2Fevil.pth"] = (meso_file(), "application/octet-stream")
+    r = _run("weights", "pull", "--url", server.url + "..%2F..%2Fevil.pth", "--name", "fromurl", "--format",
+             "deepfakebench")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert all(p.is_relative_to(home) for p in home.rglob("*"))

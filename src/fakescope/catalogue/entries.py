@@ -96,6 +96,17 @@ class CatalogueEntry:
         }
 
 
+NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+MAX_NAME = 200  # characters: with ".part" or a staging prefix, still inside the usual 255-byte component limit
+
+
+def valid_name(name: str) -> bool:
+    """A model or file name that is one plain path component: letters, digits, '-', '_', '.'; no leading
+    '.' (so never '..' or a hidden file), at most :data:`MAX_NAME` characters. Entry and file names from
+    catalogue files are checked with it before any path is built from them."""
+    return bool(name) and len(name) <= MAX_NAME and not name.startswith(".") and set(name) <= NAME_CHARS
+
+
 def _entry(raw: dict, where: Path) -> CatalogueEntry:
     try:
         files = tuple(
@@ -120,6 +131,13 @@ def _entry(raw: dict, where: Path) -> CatalogueEntry:
     except (KeyError, TypeError, ValueError) as e:
         name = raw.get("name", "?") if isinstance(raw, dict) else "?"
         raise FakescopeError(f"{where}: catalogue entry {name!r} is malformed ({type(e).__name__}: {e})") from None
+    if not valid_name(entry.name):
+        raise FakescopeError(f"{where}: catalogue entry name {entry.name!r} is not a valid name (letters, digits, "
+                             f"'-', '_', '.'; no leading '.'; at most {MAX_NAME} characters)")  # fmt: skip
+    for f in entry.files:
+        if not valid_name(f.file):
+            raise FakescopeError(f"{where}: catalogue entry {entry.name!r} names the file {f.file!r}, which is "
+                                 "not a plain file name (letters, digits, '-', '_', '.'; no '/', no leading '.')")
     if not entry.files:
         raise FakescopeError(f"{where}: catalogue entry {entry.name!r} lists no files")
     if len(entry.files) > 1 and entry.combine not in COMBINE_RULES:

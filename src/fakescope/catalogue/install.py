@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import FakescopeError, WeightsError
 from .download import DownloadError, DownloadInterrupted, fetch, looks_like_html, source_for
-from .entries import CatalogueEntry, CatalogueFile, get_entry, load_catalogue
+from .entries import MAX_NAME, NAME_CHARS, CatalogueEntry, CatalogueFile, get_entry, load_catalogue
 from .store import (
     MANIFEST,
     check_name,
@@ -74,11 +74,21 @@ def _with_overrides(entry, format: str | None, arch: str | None):
     return entry
 
 
+def _confined(root: Path, name: str) -> Path:
+    """``root / name``, refused unless it resolves inside ``root`` (every write and delete goes through here)."""
+    path = (root / name).resolve()
+    if not path.is_relative_to(root.resolve()) or path == root.resolve():
+        raise WeightsError(f"{name!r} would leave {root}: refused")
+    return path
+
+
 def adhoc_entry(name: str, file: str, url: str = "", format: str = "auto", arch: str | None = None,
                 sha256: str | None = None) -> CatalogueEntry:  # fmt: skip
     """An entry for a file outside the catalogue (``pull --url`` / ``add``)."""
     from ..models.convert.icpr2020 import sha256_from_file_name
 
+    # the file name comes from outside text (a URL, a path): keep it one plain path component
+    file = "".join(c if c in NAME_CHARS else "_" for c in Path(file).name).lstrip(".")[-MAX_NAME:] or "checkpoint.pth"
     from_name = sha256_from_file_name(file)
     return CatalogueEntry(
         name=check_name(name),
@@ -273,13 +283,13 @@ def pull(
         raise AssertionError  # pragma: no cover
     check_licence(entry, accept_licence)
     mirror = os.environ.get(ENV_MIRROR) if mirror is None else mirror
-    downloads = fakescope_home() / "downloads" / entry.name
+    downloads = _confined(fakescope_home() / "downloads", entry.name)
     sources = []
     for spec in entry.files:
         origin = url if (url and entry.in_catalogue) else source_for(spec.file, spec.url, None if url else mirror)
         if not origin:
             raise WeightsError(f"{entry.name}: no URL for {spec.file}; pass --url or set {ENV_MIRROR}")
-        part = downloads / (spec.file + ".part")
+        part = _confined(downloads, spec.file + ".part")
 
         def report(done, total, _file=spec.file):
             if progress:

@@ -23,6 +23,7 @@ from pathlib import Path
 from torch import nn
 
 from ..errors import WeightsError
+from .entries import MAX_NAME, valid_name
 
 __all__ = [
     "create_installed_model",
@@ -34,7 +35,6 @@ __all__ = [
 ]
 
 MANIFEST = "manifest.json"
-_NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
 def fakescope_home() -> Path:
@@ -50,8 +50,10 @@ def weights_root() -> Path:
 
 
 def check_name(name: str) -> str:
-    if not name or name.startswith(".") or not set(name) <= _NAME_OK:
-        raise WeightsError(f"{name!r} is not a valid model name (letters, digits, '-', '_', '.'; no leading '.')")
+    if not valid_name(name):
+        shown = name if len(name) <= 60 else name[:57] + "..."
+        raise WeightsError(f"{shown!r} is not a valid model name (letters, digits, '-', '_', '.'; no leading '.'; "
+                           f"at most {MAX_NAME} characters)")  # fmt: skip
     return name
 
 
@@ -61,7 +63,7 @@ def model_dir(name: str) -> Path:
 
 def read_manifest(name: str) -> dict | None:
     """The manifest of installed model ``name``, or None when it is not installed."""
-    if not name or not set(name) <= _NAME_OK or name.startswith("."):
+    if not valid_name(name):
         return None
     path = weights_root() / name / MANIFEST
     try:
