@@ -324,3 +324,24 @@ def test_settings_round_trip_for_resume():
         assert again == cfg and settings_hash(again) == settings_hash(cfg)
     assert settings_hash(AnalyzeConfig()) != settings_hash(AnalyzeConfig(sampling=Sampling.parse("even:64")))
     assert settings_hash(AnalyzeConfig()) == settings_hash(AnalyzeConfig(batch_size=64))  # speed, not results
+
+
+def test_results_csv_cells_never_start_a_formula(samples, tmp_path):
+    """A file named like a spreadsheet formula is written as text (issue 21, item 11)."""
+    import csv
+
+    from fakescope.textsafe import csv_cell
+
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(samples / "single_face.jpg", src / "=HYPERLINK(1).jpg")
+    shutil.copy(samples / "single_face.jpg", src / "@plain.jpg")
+    out = tmp_path / "batch"
+    proc = _run(["batch", src, "--out", out, "--workers", "1", *COMMON])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _run(["batch-report", out]).returncode == 0
+    with open(out / "report" / "results.csv", newline="") as f:
+        cells = [c for row in csv.reader(f) for c in row]
+    assert not any(c.startswith(("=", "+", "@")) for c in cells), cells
+    assert any(c.startswith("'=HYPERLINK") for c in cells) or any("'=HYPERLINK" in c for c in cells), cells
+    assert csv_cell("-2+3") == "'-2+3" and csv_cell(-0.5) == -0.5 and csv_cell("name.jpg") == "name.jpg"

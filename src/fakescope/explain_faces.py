@@ -26,6 +26,7 @@ from torch import nn
 from .errors import FakescopeError, MediaError
 from .media import IMAGE_EXTENSIONS, load_image
 from .schema import write_atomic
+from .textsafe import csv_cell
 
 log = logging.getLogger(__name__)
 
@@ -137,11 +138,11 @@ def explain_images(
     for r in results:
         w.writerow(
             [
-                r.path,
+                csv_cell(r.path),
                 "ok" if r.ok else "error",
                 "" if r.p_fake is None else f"{r.p_fake:.6f}",
                 *(r.files.get(m, "") for m in methods),
-                r.error or "",
+                csv_cell(r.error or ""),
             ]
         )
     write_atomic(out / "explanations.csv", buf.getvalue())

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..schema import write_atomic
+from ..textsafe import csv_row
 from .store import COLUMNS, DB_NAME, ResultStore
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def write_report(folder: str | Path, out: str | Path | None = None, settings: st
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(COLUMNS), extrasaction="ignore")
     w.writeheader()
-    w.writerows(rows)
+    w.writerows(csv_row(r) for r in rows)  # spreadsheet-safe: no cell starts a formula
     files.append(write_atomic(out / "results.csv", buf.getvalue()))
 
     try:
