@@ -502,3 +502,13 @@ def test_long_or_odd_names_give_one_line_errors(server, home):
              "deepfakebench")  # fmt: skip
     assert r.exit_code == 0, r.output
     assert all(p.is_relative_to(home) for p in home.rglob("*"))
+
+
+def test_remote_text_is_printed_literally(server, home):
+    """A server's URL or a catalogue text containing rich markup ('[/x]', '[link=…]') is printed as it is:
+    no MarkupError traceback, no injected styling (issue 21, item 7)."""
+    r = _run("weights", "pull", "--url", server.url + "missing[/x].pth", "--name", "nothere")
+    assert r.exit_code == 1 and r.exception is None or isinstance(r.exception, SystemExit), r.output
+    assert "MarkupError" not in r.output and "[/x]" in r.output.replace("%5B", "[").replace("%5D", "]"), r.output
+    r = _run("weights", "pull", "--url", server.url + "[link=http://evil.example]x[/link].pth", "--name", "nothere2")
+    assert "MarkupError" not in r.output and "[link=" in r.output.replace("%5B", "["), r.output

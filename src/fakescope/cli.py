@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -39,7 +40,7 @@ from .defaults import DEFAULT_MODEL as DEFAULT_MODEL_SPEC  # noqa: E402
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -296,7 +297,7 @@ def explain_cmd(
             raise _fail(str(e), 2) from None
     bad = [r for r in results if not r.ok]
     for r in bad:
-        err_console.print(f"[red]error:[/red] {r.error}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(str(r.error))}", highlight=False, soft_wrap=True)
     console.print(
         f"{len(results) - len(bad)} faces explained with {', '.join(names)} → {out}/ ({len(bad)} failed)",
         highlight=False,

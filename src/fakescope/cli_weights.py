@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
@@ -31,7 +32,7 @@ ArchOpt = Annotated[str | None, typer.Option(help="fakescope architecture to map
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -46,7 +47,8 @@ def _confirm_licence(entries, accepted: bool) -> bool:
     or interactively. Never prompts without a terminal."""
     restricted = [e for e in entries if e.restriction]
     for e in restricted:
-        err_console.print(f"[yellow]licence[/yellow] {e.name}: {e.licence} — {e.restriction} ({e.licence_url})",
+        terms = escape(f"{e.name}: {e.licence} — {e.restriction} ({e.licence_url})")
+        err_console.print(f"[yellow]licence[/yellow] {terms}",
                           highlight=False, soft_wrap=True)  # fmt: skip
     if accepted or not restricted or not (sys.stdin.isatty() and sys.stderr.isatty()):
         return accepted
@@ -70,9 +72,10 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="As JSON.")] =
     for col in ("installed", "architecture", "licence", "size (bytes)", "sha256"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        licence = r["licence"] + (" [yellow](restricted)[/yellow]" if r["restricted"] else "")
-        table.add_row(r["name"], "yes" if r["installed"] else "-", str(r["architecture"] or "auto") +
-                      (f" ×{r['files']}" if r["files"] > 1 else ""), licence, r["size"], r["sha256"])  # fmt: skip
+        licence = escape(r["licence"]) + (" [yellow](restricted)[/yellow]" if r["restricted"] else "")
+        table.add_row(escape(r["name"]), "yes" if r["installed"] else "-", escape(str(r["architecture"] or "auto")) +
+                      (f" ×{r['files']}" if r["files"] > 1 else ""), licence, escape(str(r["size"])),
+                      escape(str(r["sha256"])))  # fmt: skip
     console.print(table)
 
 
@@ -131,7 +134,8 @@ def pull(
                 entries.append(catalogue[t])
             elif url:
                 entries.append(adhoc_entry(t, Path(url).name, url, fmt or "auto", arch, sha256))
-                err_console.print(f"[yellow]note[/yellow] {t}: not in the catalogue; licence unknown — check the "
+                err_console.print(f"[yellow]note[/yellow] {escape(t)}: not in the catalogue; licence unknown — "
+                                  "check the "
                                   "source's terms", highlight=False)  # fmt: skip
             else:
                 from .catalogue import get_entry
@@ -160,7 +164,8 @@ def pull(
             except FakescopeError as e:
                 error = e
         if error is not None:
-            err_console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True, markup=True)
+            # remote text (reason phrases, URLs) is printed literally, never as markup
+            err_console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
             failed = max(failed, _code(error))
             continue
         m = inst.manifest
@@ -221,7 +226,8 @@ def verify(names: Annotated[list[str] | None, typer.Argument(help="Installed mod
     for n, problems in report.items():
         if problems:
             bad += 1
-            err_console.print(f"[red]FAILED[/red] {n}: " + "; ".join(problems), highlight=False, soft_wrap=True)
+            err_console.print(f"[red]FAILED[/red] {escape(n)}: " + escape("; ".join(problems)), highlight=False,
+                              soft_wrap=True)  # fmt: skip
         else:
             console.print(f"ok {n}", highlight=False)
     if bad:
