@@ -345,3 +345,21 @@ def test_results_csv_cells_never_start_a_formula(samples, tmp_path):
     assert not any(c.startswith(("=", "+", "@")) for c in cells), cells
     assert any(c.startswith("'=HYPERLINK") for c in cells) or any("'=HYPERLINK" in c for c in cells), cells
     assert csv_cell("-2+3") == "'-2+3" and csv_cell(-0.5) == -0.5 and csv_cell("name.jpg") == "name.jpg"
+
+
+def test_hostile_list_files_do_not_stop_the_batch(tmp_path):
+    """'~nosuchuser/…' lines and cells over csv's 131,072-character limit neither crash nor hide the other
+    lines (issue 21, item 8)."""
+    from fakescope.archive.sources import expand_sources
+
+    good = tmp_path / "a.jpg"
+    good.write_bytes(b"x")
+    txt = tmp_path / "list.txt"
+    txt.write_text("~nosuchuser_fakescope/clip.mp4\n" + "y" * 200_000 + "\na.jpg\n")
+    paths, errors = expand_sources([txt])
+    assert good in paths and any("nosuchuser_fakescope" in str(p) for p in paths)
+    assert any("item 2 skipped" in msg for _, msg in errors)
+    csv_list = tmp_path / "list.csv"
+    csv_list.write_text("path\n" + "z" * 140_000 + "\na.jpg\n")
+    paths, errors = expand_sources([csv_list])
+    assert paths == [good] and len(errors) == 1

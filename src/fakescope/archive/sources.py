@@ -13,13 +13,23 @@ from ..media import find_media
 LIST_SUFFIXES = (".txt", ".csv", ".lst")
 
 
-def _read_list(path: Path) -> list[Path]:
+MAX_LIST_CELL = 4096  # characters: longer than any path a file system takes; longer cells are skipped
+
+
+def _read_list(path: Path) -> tuple[list[Path], list[str]]:
+    """The paths a list names. Read defensively: a cell of any length never raises (csv's 131,072-character
+    field limit is lifted, too-long items are left out), and ``~user`` that names no user stays literal."""
     base = path.parent
     text = path.read_text(encoding="utf-8-sig", errors="replace")
     if path.suffix.lower() == ".csv":
-        rows = list(csv.reader(text.splitlines()))
+        limit = csv.field_size_limit()
+        csv.field_size_limit(max(limit, len(text) + 1))
+        try:
+            rows = list(csv.reader(text.splitlines()))
+        finally:
+            csv.field_size_limit(limit)
         if not rows:
-            return []
+            return [], []
         header = [c.strip().lower() for c in rows[0]]
         col = header.index("path") if "path" in header else 0
         # a header row is one whose first cell is not an existing path
@@ -27,13 +37,19 @@ def _read_list(path: Path) -> list[Path]:
         items = [r[col].strip() for r in body if len(r) > col and r[col].strip()]
     else:
         items = [ln.strip() for ln in text.splitlines()]
-    out = []
-    for item in items:
+    out, skipped = [], []
+    for n, item in enumerate(items, 1):
         if not item or item.startswith("#"):
             continue
-        p = Path(item).expanduser()
+        if len(item) > MAX_LIST_CELL or "\0" in item:
+            skipped.append(f"{path}: item {n} skipped (not a path: {len(item)} characters)")
+            continue
+        try:
+            p = Path(item).expanduser()
+        except RuntimeError:  # "~nosuchuser/…": no such home folder; keep the text as a relative path
+            p = Path(item)
         out.append(p if p.is_absolute() else base / p)
-    return out
+    return out, skipped
 
 
 def expand_sources(sources: list[str | Path]) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -48,7 +64,10 @@ def expand_sources(sources: list[str | Path]) -> tuple[list[Path], list[tuple[st
     seen: set[str] = set()
 
     def add(p: Path) -> None:
-        key = str(p.resolve()) if p.exists() else str(p.absolute())
+        try:
+            key = str(p.resolve()) if p.exists() else str(p.absolute())
+        except OSError:  # e.g. a name too long for the file system: recorded as a failed row later
+            key = str(p.absolute())
         if key not in seen:
             seen.add(key)
             paths.append(p)
@@ -62,10 +81,11 @@ def expand_sources(sources: list[str | Path]) -> tuple[list[Path], list[tuple[st
                 add(f)
         elif p.is_file() and p.suffix.lower() in LIST_SUFFIXES:
             try:
-                listed = _read_list(p)
+                listed, skipped = _read_list(p)
             except OSError as e:
                 errors.append((str(raw), f"{raw}: cannot read list ({e.strerror or e})"))
                 continue
+            errors += [(str(raw), msg) for msg in skipped]
             for item in listed:
                 if item.is_dir():
                     found, errs = find_media([item])
