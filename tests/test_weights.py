@@ -99,6 +99,17 @@ class _Handler(BaseHTTPRequestHandler):
         srv = self.server
         path = self.path.split("?", 1)[0].lstrip("/")
         srv.log.append((path, self.headers.get("Range")))
+        if path in getattr(srv, "endless", ()):  # no Content-Length, bytes until the client stops (≤ 64 MiB)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.end_headers()
+            try:
+                for _ in range(64):
+                    self.wfile.write(b"\x00" * (1 << 20))
+            except OSError:
+                pass
+            self.close_connection = True
+            return
         if path not in srv.files:
             self.send_error(404)
             return
@@ -512,3 +523,31 @@ def test_remote_text_is_printed_literally(server, home):
     assert "MarkupError" not in r.output and "[/x]" in r.output.replace("%5B", "[").replace("%5D", "]"), r.output
     r = _run("weights", "pull", "--url", server.url + "[link=http://evil.example]x[/link].pth", "--name", "nothere2")
     assert "MarkupError" not in r.output and "[link=" in r.output.replace("%5B", "["), r.output
+
+
+def test_downloads_are_capped(server, home, tmp_path, monkeypatch):
+    """An endless body (no Content-Length) stops at $FAKESCOPE_MAX_DOWNLOAD; a body longer than the entry's
+    published size is refused; nothing is left behind (issue 21, item 2)."""
+    server.endless = {"endless.pth"}
+    monkeypatch.setenv("FAKESCOPE_MAX_DOWNLOAD", "2M")
+    r = _run("weights", "pull", "--url", server.url + "endless.pth", "--name", "endless")
+    assert r.exit_code == 1 and "larger than 2097152 bytes" in r.output, r.output
+    assert not any(p.is_file() for p in home.rglob("*")), list(home.rglob("*"))
+    monkeypatch.setenv("FAKESCOPE_MAX_DOWNLOAD", "lots")
+    r = _run("weights", "pull", "--url", server.url + "endless.pth", "--name", "endless")
+    assert r.exit_code == 1 and "is not a size" in r.output and "Traceback" not in r.output
+    monkeypatch.delenv("FAKESCOPE_MAX_DOWNLOAD")
+    data = meso_file()
+    server.files["big.pth"] = (data, "application/octet-stream")
+    _catalogue(tmp_path, monkeypatch, f"""
+[[weights]]
+name = "published-size"
+title = "lying size"
+architecture = "mesoinception4"
+format = "deepfakebench"
+licence = "MIT"
+files = [{{ file = "big.pth", url = "{server.url}big.pth", size = {len(data) // 2} }}]
+""")
+    r = _run("weights", "pull", "published-size")
+    assert r.exit_code == 1 and f"larger than {len(data) // 2} bytes" in r.output, r.output
+    _nothing_installed(home, "published-size")

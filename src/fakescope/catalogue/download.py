@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import os
 import shutil
 import urllib.error
 import urllib.parse
@@ -57,25 +58,56 @@ def _html_error(where: str) -> DownloadError:
     )
 
 
-def fetch(source: str, part: Path, *, progress: Progress | None = None, retries: int = 3, timeout: float = 60) -> Path:
+ENV_MAX_DOWNLOAD = "FAKESCOPE_MAX_DOWNLOAD"
+DEFAULT_MAX_DOWNLOAD = 4 << 30  # bytes: above every published detector file; a body past it is refused
+
+
+def max_download() -> int:
+    """The size cap of a download whose source publishes no size: ``$FAKESCOPE_MAX_DOWNLOAD`` (bytes; a
+    number with an optional K/M/G suffix), default 4 GiB."""
+    raw = os.environ.get(ENV_MAX_DOWNLOAD, "").strip().upper()
+    if not raw:
+        return DEFAULT_MAX_DOWNLOAD
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(raw[-1:], 1)
+    try:
+        value = int(float(raw.rstrip("KMG")) * mult)
+    except ValueError:
+        raise DownloadError(f"{ENV_MAX_DOWNLOAD}={raw!r} is not a size (e.g. 2G, 500M, 1048576)") from None
+    if value <= 0:
+        raise DownloadError(f"{ENV_MAX_DOWNLOAD} must be positive, not {raw!r}")
+    return value
+
+
+def fetch(source: str, part: Path, *, progress: Progress | None = None, retries: int = 3, timeout: float = 60,
+          max_bytes: int | None = None) -> Path:  # fmt: skip
     """Fetch ``source`` (http/https/file URL or a local path) into ``part``, resuming what is there.
 
-    Raises :class:`DownloadInterrupted` (``part`` kept) when the connection breaks ``retries + 1``
-    times, :class:`DownloadError` for anything not worth resuming (``part`` removed).
+    ``max_bytes`` (default :func:`max_download`) caps the file: a longer body — announced or streamed —
+    is refused and ``part`` removed. Raises :class:`DownloadInterrupted` (``part`` kept) when the
+    connection breaks ``retries + 1`` times, :class:`DownloadError` for anything not worth resuming
+    (``part`` removed).
     """
     part.parent.mkdir(parents=True, exist_ok=True)
+    cap = max_download() if max_bytes is None else max_bytes
     scheme = urllib.parse.urlsplit(source).scheme
     if scheme in ("http", "https"):
-        return _fetch_http(source, part, progress, retries, timeout)
+        return _fetch_http(source, part, progress, retries, timeout, cap)
     path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(source).path)) if scheme == "file" else Path(source)
-    return _copy(path, part, progress)
+    return _copy(path, part, progress, cap)
 
 
-def _copy(path: Path, part: Path, progress: Progress | None) -> Path:
+def _too_big(source: str, part: Path, cap: int) -> DownloadError:
+    part.unlink(missing_ok=True)
+    return DownloadError(f"{source}: larger than {cap} bytes (the published size, or {ENV_MAX_DOWNLOAD}): refused")
+
+
+def _copy(path: Path, part: Path, progress: Progress | None, cap: int) -> Path:
     if not path.is_file():
         raise DownloadError(f"{path}: not found (FAKESCOPE_WEIGHTS_MIRROR folders hold the files under their "
                             "published names)")  # fmt: skip
     total = path.stat().st_size
+    if total > cap:
+        raise _too_big(str(path), part, cap)
     offset = part.stat().st_size if part.exists() else 0
     if offset > total:
         offset = 0
@@ -92,12 +124,12 @@ def _copy(path: Path, part: Path, progress: Progress | None) -> Path:
     return part
 
 
-def _fetch_http(url: str, part: Path, progress: Progress | None, retries: int, timeout: float) -> Path:
+def _fetch_http(url: str, part: Path, progress: Progress | None, retries: int, timeout: float, cap: int) -> Path:
     last: BaseException | None = None
     for attempt in range(retries + 1):
         offset = part.stat().st_size if part.exists() else 0
         try:
-            if _http_once(url, part, offset, progress, timeout):
+            if _http_once(url, part, offset, progress, timeout, cap):
                 return part
             last = ConnectionError("connection closed before the end of the file")
         except urllib.error.HTTPError as e:
@@ -118,7 +150,7 @@ def _fetch_http(url: str, part: Path, progress: Progress | None, retries: int, t
     )
 
 
-def _http_once(url: str, part: Path, offset: int, progress: Progress | None, timeout: float) -> bool:
+def _http_once(url: str, part: Path, offset: int, progress: Progress | None, timeout: float, cap: int) -> bool:
     """One request; True when the whole file is in ``part``."""
     req = urllib.request.Request(url, headers={"User-Agent": "fakescope-weights", "Accept-Encoding": "identity"})
     if offset:
@@ -141,7 +173,9 @@ def _http_once(url: str, part: Path, offset: int, progress: Progress | None, tim
                 return False
         else:  # 200: the whole file (the server ignored or did not get a Range)
             offset = 0
-        total = offset + int(length) if length is not None else None
+        total = offset + int(length) if length is not None and length.isdigit() else None
+        if total is not None and total > cap:
+            raise _too_big(url, part, cap)
         done = offset
         with open(part, "r+b" if offset else "wb") as f:
             f.seek(offset)
@@ -161,6 +195,9 @@ def _http_once(url: str, part: Path, offset: int, progress: Progress | None, tim
                         f.close()
                         part.unlink(missing_ok=True)
                         raise _html_error(url)
+                if done + len(block) > cap:  # an endless or lying body: stop before the disk fills
+                    f.close()
+                    raise _too_big(url, part, cap)
                 f.write(block)
                 done += len(block)
                 if progress:

@@ -296,7 +296,8 @@ def pull(
                 progress(_file, done, total)
 
         try:
-            fetch(origin, part, progress=report, retries=retries)
+            # capped by the published size when there is one, else by $FAKESCOPE_MAX_DOWNLOAD
+            fetch(origin, part, progress=report, retries=retries, max_bytes=spec.size or None)
         except DownloadInterrupted:
             raise
         except DownloadError:
