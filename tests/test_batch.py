@@ -363,3 +363,27 @@ def test_hostile_list_files_do_not_stop_the_batch(tmp_path):
     csv_list.write_text("path\n" + "z" * 140_000 + "\na.jpg\n")
     paths, errors = expand_sources([csv_list])
     assert paths == [good] and len(errors) == 1
+
+
+def test_one_writer_per_batch_folder_and_clear_store_errors(samples, tmp_path):
+    """A second batch on the same --out stops at once with the writer's pid; a damaged store, an --out that
+    is a file: one line each, no traceback (issue 21, items 4 and 5)."""
+    from fakescope.archive.store import BatchLock, ResultStore
+
+    out = tmp_path / "batch"
+    ResultStore(out).close()
+    with BatchLock(out):
+        proc = _run(["batch", samples / "single_face.jpg", "--out", out, "--workers", "1", *COMMON])
+    assert proc.returncode != 0 and f"another batch is writing to {out} (pid {os.getpid()})" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not rows(out)  # the refused run analysed nothing
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "batch.sqlite3").write_bytes(b"not a database at all" * 10)
+    for args in (["batch", samples / "single_face.jpg", "--out", tmp_path / "bad", *COMMON],
+                 ["batch-report", tmp_path / "bad"]):  # fmt: skip
+        proc = _run(args)
+        assert proc.returncode != 0 and "damaged or not a fakescope results store" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+    (tmp_path / "afile").write_text("x")
+    proc = _run(["batch", samples / "single_face.jpg", "--out", tmp_path / "afile", *COMMON])
+    assert proc.returncode != 0 and "is not a folder" in proc.stderr and "Traceback" not in proc.stderr

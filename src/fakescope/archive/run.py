@@ -20,7 +20,7 @@ from ..engine import Task, create_executor
 from ..pipeline import AnalyzeConfig
 from ..schema import write_atomic
 from .sources import expand_sources
-from .store import ResultStore, result_dir
+from .store import BatchLock, ResultStore, result_dir
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def run_archive(sources: list[str | Path], out: str | Path, cfg: AnalyzeConfig, 
     out = Path(out)
     emit = on_event or (lambda kind, **info: None)
     annotate = bool(cfg.explain) if opts.annotate is None else opts.annotate
-    with ResultStore(out) as store:
+    with ResultStore(out) as store, BatchLock(out):
         settings = store.register_settings(cfg)
         requeued = store.requeue(settings)
         if requeued:

@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..engine import Outcome
+from ..errors import FakescopeError
 from ..pipeline import AnalyzeConfig, config_dict
 
 DB_NAME = "batch.sqlite3"
@@ -129,19 +130,76 @@ def config_from_dict(d: dict) -> AnalyzeConfig:
     return build(AnalyzeConfig, d)
 
 
+class StoreError(FakescopeError):
+    """The results store cannot be used (damaged, locked, not a folder): a one-line message says how to recover."""
+
+
+class BatchLock:
+    """Exclusive writer lock of a batch folder (``OUT/.batch.lock``, ``fcntl.flock``): a second ``batch`` on
+    the same ``--out`` stops at once with "another batch is writing to OUT (pid N)". The kernel drops the
+    lock when its process ends, so a killed run never leaves a stale lock."""
+
+    NAME = ".batch.lock"
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self._fd: int | None = None
+
+    def __enter__(self) -> BatchLock:
+        import fcntl
+        import os
+
+        path = self.folder / self.NAME
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            finally:
+                os.close(fd)
+            raise StoreError(f"another batch is writing to {self.folder} (pid {pid}); wait for it to end, or use "
+                             "another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import os
+
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the flock
+            self._fd = None
+
+
 class ResultStore:
     """The SQLite results table of one batch folder (safe to use from one thread at a time per call)."""
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise StoreError(f"{self.folder}: exists and is not a folder; give --out a folder (new or earlier)")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"{self.folder}: cannot create the results folder ({e.strerror or e})") from None
         self.path = self.folder / DB_NAME
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at each checkpoint, never corrupt
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at each checkpoint, never corrupt
+            self._db.executescript(_SCHEMA)
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e) or "busy" in str(e):
+                raise StoreError(f"{self.path}: locked by another process for 30 s (another batch writing to "
+                                 f"{self.folder}?): wait for it to end, or use another --out") from None
+            raise StoreError(f"{self.path}: cannot open the results store ({e})") from None
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.path}: damaged or not a fakescope results store ({e}): move it away to start "
+                             f"over (results already exported under {self.folder}/report stay)") from None
 
     def close(self) -> None:
         with self._lock:
