@@ -344,6 +344,11 @@ def test_results_csv_cells_never_start_a_formula(samples, tmp_path):
         cells = [c for row in csv.reader(f) for c in row]
     assert not any(c.startswith(("=", "+", "@")) for c in cells), cells
     assert any(c.startswith("'=HYPERLINK") for c in cells) or any("'=HYPERLINK" in c for c in cells), cells
+    # identical content under two names: both names are listed, one shared result (issue 21, item 9)
+    with open(out / "report" / "results.csv", newline="") as f:
+        listed = list(csv.DictReader(f))
+    assert sorted(r["name"] for r in listed) == ["'=HYPERLINK(1).jpg", "'@plain.jpg"], listed
+    assert len({r["result_path"] for r in listed}) == 1 and sum(bool(r["same_as"]) for r in listed) == 1
     assert csv_cell("-2+3") == "'-2+3" and csv_cell(-0.5) == -0.5 and csv_cell("name.jpg") == "name.jpg"
 
 

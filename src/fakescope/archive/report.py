@@ -32,6 +32,18 @@ def _label(row: dict) -> str:
     return "failed" if row["status"] == "failed" else "pending"
 
 
+def with_duplicates(rows: list[dict], paths: dict[str, list[str]]) -> list[dict]:
+    """One row per input *name*: a file whose content was already analysed under another name gets a copy of
+    that result with its own path and name, and ``same_as`` = the analysed path (one shared result)."""
+    out = []
+    for r in rows:
+        out.append({**r, "same_as": ""})
+        for other in paths.get(r["sha256"], []):
+            if other != r["path"]:
+                out.append({**r, "path": other, "name": Path(other).name, "same_as": r["path"]})
+    return out
+
+
 def write_report(folder: str | Path, out: str | Path | None = None, settings: str | None = None,
                  slowest: int = 15) -> ReportFiles:  # fmt: skip
     """Export the store of batch folder ``folder`` into ``out`` (default ``folder/report``)."""
@@ -42,15 +54,16 @@ def write_report(folder: str | Path, out: str | Path | None = None, settings: st
     out.mkdir(parents=True, exist_ok=True)
     with ResultStore(folder) as store:
         rows = store.rows(settings=settings)
+        listed = with_duplicates(rows, store.paths_by_sha256())  # every input name (the CSV and Parquet)
     counts: dict[str, int] = {}
     for r in rows:
         counts[_label(r)] = counts.get(_label(r), 0) + 1
     files = []
 
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(COLUMNS), extrasaction="ignore")
+    w = csv.DictWriter(buf, fieldnames=[*COLUMNS, "same_as"], extrasaction="ignore")
     w.writeheader()
-    w.writerows(csv_row(r) for r in rows)  # spreadsheet-safe: no cell starts a formula
+    w.writerows(csv_row(r) for r in listed)  # spreadsheet-safe: no cell starts a formula
     files.append(write_atomic(out / "results.csv", buf.getvalue()))
 
     try:
@@ -59,7 +72,7 @@ def write_report(folder: str | Path, out: str | Path | None = None, settings: st
     except ImportError:
         log.info("pyarrow is not installed: no Parquet export")
     else:
-        table = pa.Table.from_pylist(rows) if rows else pa.table({c: [] for c in COLUMNS})
+        table = pa.Table.from_pylist(listed) if listed else pa.table({c: [] for c in (*COLUMNS, "same_as")})
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink)
         files.append(write_atomic(out / "results.parquet", sink.getvalue().to_pybytes()))

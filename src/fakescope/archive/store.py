@@ -335,6 +335,14 @@ class ResultStore:
         with self._lock:
             return [dict(r) for r in self._db.execute(q, args).fetchall()]
 
+    def paths_by_sha256(self) -> dict[str, list[str]]:
+        """Every hashed input path, grouped by content (identical files under several names)."""
+        out: dict[str, list[str]] = {}
+        with self._lock:
+            for r in self._db.execute("SELECT path, sha256 FROM files ORDER BY path").fetchall():
+                out.setdefault(r[1], []).append(r[0])
+        return out
+
     def counts(self, settings: str | None = None) -> dict[str, int]:
         q = "SELECT status, COUNT(*) FROM results" + (" WHERE settings=?" if settings else "") + " GROUP BY status"
         with self._lock:
