@@ -417,3 +417,39 @@ def test_analyze_explain_default_uses_the_measured_method_of_those_weights(tmp_p
     result = Analyzer(model="sbi_mobilenetv2:corpus", explain=("default",), explain_per_track=1).analyze(img)
     assert result.explanations and {r.method for r in result.explanations} == {"layercam_fusion"}
     assert all(r.faithfulness is not None for r in result.explanations)
+
+
+def _write_video(path, frames):
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("mpeg4", rate=5)
+        s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for f in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+def test_ffpp_masks_of_another_size_or_empty_are_refused_with_what_was_found(samples, tmp_path):
+    """A mask video whose frames do not match the manipulated video, or masks that are empty where the face
+    is, end with a message that says so — never silently misaligned masks (issue 21, item 10)."""
+    from PIL import Image
+
+    from fakescope.xai_eval import read_ffpp
+
+    face = np.asarray(Image.open(samples / "single_face.jpg").convert("RGB").resize((320, 240)))
+    root = tmp_path / "ffpp"
+    vid = root / "manipulated_sequences" / "Deepfakes" / "c23" / "videos" / "000_001.mp4"
+    _write_video(vid, [face] * 6)
+    mask = root / "manipulated_sequences" / "Deepfakes" / "masks" / "videos" / "000_001.mp4"
+    _write_video(mask, [np.full((120, 160, 3), 255, np.uint8)] * 6)
+    with pytest.raises(ValueError, match="160x120 but 000_001.mp4 is 320x240"):
+        read_ffpp(root, frames_per_video=2)
+    _write_video(mask, [np.zeros((240, 320, 3), np.uint8)] * 6)
+    with pytest.raises(ValueError, match="masks are empty inside the face crop"):
+        read_ffpp(root, frames_per_video=2)
+    _write_video(mask, [np.full((240, 320, 3), 255, np.uint8)] * 6)
+    assert len(read_ffpp(root, frames_per_video=2)) >= 1

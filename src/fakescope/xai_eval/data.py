@@ -282,6 +282,7 @@ def read_ffpp(
         raise FileNotFoundError(f"{root}: no manipulated_sequences/*/masks/videos/*.mp4 (FaceForensics++ layout)")
     det = create_face_detector(detector or DEFAULT_FACE_DETECTOR)
     out: list[MaskedFace] = []
+    skipped_empty = 0
     for mpath in mask_videos[:max_videos]:
         method_dir = mpath.parents[2]
         fakes = [p for p in sorted(method_dir.glob(f"*/videos/{mpath.name}")) if p.parts[-3] != "masks"]
@@ -292,6 +293,10 @@ def read_ffpp(
         masks = {f.index: f.image for f in open_media(mpath, sampling)}
         for frame in open_media(fakes[0], sampling):
             mframe = masks.get(frame.index)
+            if mframe is not None and mframe.shape[:2] != frame.image.shape[:2]:
+                # a mask of another size would be cut at the wrong place: refuse, say what was found
+                raise ValueError(f"{mpath}: mask frames are {mframe.shape[1]}x{mframe.shape[0]} but {fakes[0].name} "
+                                 f"is {frame.image.shape[1]}x{frame.image.shape[0]}; masks must match their video")
             dets = det.detect(frame.image)
             if mframe is None or not dets:
                 continue
@@ -299,7 +304,11 @@ def read_ffpp(
             crop = crop_face(frame.image, d.box, size, margin)
             mcrop = crop_face(mframe, d.box, size, margin).astype(np.float32).mean(axis=2) / 255.0
             if mcrop.max() <= 0.05:
+                skipped_empty += 1
                 continue
             out.append(MaskedFace(crop, np.clip(mcrop, 0, 1), "ffpp", f"{fakes[0].name}#{frame.index}",
                                   method_dir.name))
+    if not out and skipped_empty:
+        raise ValueError(f"{root}: {skipped_empty} sampled face(s) found, but their masks are empty inside the face "
+                         "crop (masks must mark the manipulated pixels of the same frames, > 5 % grey)")
     return out
