@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -131,6 +132,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
             self.close_connection = True
+            return
+        if path in getattr(srv, "slow", ()):  # in 8 pieces over ~1.6 s
+            step = max(1, len(body) // 8)
+            for i in range(0, len(body), step):
+                self.wfile.write(body[i : i + step])
+                self.wfile.flush()
+                time.sleep(0.2)
             return
         self.wfile.write(body)
 
@@ -551,3 +559,24 @@ files = [{{ file = "big.pth", url = "{server.url}big.pth", size = {len(data) // 
     r = _run("weights", "pull", "published-size")
     assert r.exit_code == 1 and f"larger than {len(data) // 2} bytes" in r.output, r.output
     _nothing_installed(home, "published-size")
+
+
+def test_concurrent_pulls_of_one_entry_both_succeed(server, home):
+    """Two processes pulling the same name: the second waits for the first, neither crashes, the model is
+    installed once and intact (issue 21, item 6)."""
+    import os
+    import subprocess
+    import sys
+
+    server.files["slow.pth"] = (meso_file(), "application/octet-stream")
+    server.slow = {"slow.pth"}
+    exe = Path(sys.executable).with_name("fakescope")
+    cmd = [str(exe), "weights", "pull", "--url", server.url + "slow.pth", "--name", "raced", "--format",
+           "deepfakebench"]  # fmt: skip
+    env = {**os.environ, "FAKESCOPE_HOME": str(home)}
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]  # fmt: skip
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert not any("Traceback" in err for _, err in outs), outs
+    assert _run("weights", "verify", "raced").exit_code == 0

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -282,6 +283,32 @@ def pull(
         get_entry(name)  # raises with a suggestion
         raise AssertionError  # pragma: no cover
     check_licence(entry, accept_licence)
+    with _entry_lock(entry.name):  # a second pull of the same entry waits, then installs atomically too
+        return _pull_locked(entry, url, mirror, progress, retries)
+
+
+@contextmanager
+def _entry_lock(name: str):
+    """Exclusive lock of one entry's downloads (``FAKESCOPE_HOME/downloads/NAME.lock``, ``fcntl.flock``)."""
+    import fcntl
+
+    root = fakescope_home() / "downloads"
+    root.mkdir(parents=True, exist_ok=True)
+    path = _confined(root, name + ".lock")
+    with open(path, "a+b") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            log.warning("another pull of %s is running: waiting for it", name)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _pull_locked(entry: CatalogueEntry, url: str | None, mirror: str | None, progress: FileProgress | None,
+                 retries: int) -> Installed:  # fmt: skip
     mirror = os.environ.get(ENV_MIRROR) if mirror is None else mirror
     downloads = _confined(fakescope_home() / "downloads", entry.name)
     sources = []
