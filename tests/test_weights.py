@@ -580,3 +580,21 @@ def test_concurrent_pulls_of_one_entry_both_succeed(server, home):
     assert [p.returncode for p in procs] == [0, 0], outs
     assert not any("Traceback" in err for _, err in outs), outs
     assert _run("weights", "verify", "raced").exit_code == 0
+
+
+def test_damaged_manifest_is_pulled_again_not_a_traceback(server, home, tmp_path, monkeypatch):
+    server.files["m.pth"] = (meso_file(), "application/octet-stream")
+    _catalogue(tmp_path, monkeypatch, f"""
+[[weights]]
+name = "dm"
+title = "damaged manifest"
+architecture = "mesoinception4"
+format = "deepfakebench"
+licence = "MIT"
+files = [{{ file = "m.pth", url = "{server.url}m.pth" }}]
+""")
+    assert _run("weights", "pull", "dm").exit_code == 0
+    (home / "weights" / "dm" / "manifest.json").write_text("{damaged")
+    r = _run("weights", "pull", "dm")
+    assert r.exit_code == 0 and "damaged manifest" in r.output and "pulling it again" in r.output, r.output
+    assert _run("weights", "verify", "dm").exit_code == 0

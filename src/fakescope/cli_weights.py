@@ -146,7 +146,14 @@ def pull(
     accepted = _confirm_licence(entries, accept_licence)
     failed = 0
     for entry in entries:
-        if not force and not url and read_manifest(entry.name) is not None and not verify([entry.name])[entry.name]:
+        try:
+            intact = not force and not url and read_manifest(entry.name) is not None and not verify([entry.name])[
+                entry.name]
+        except FakescopeError as e:  # a damaged install: the pull replaces it
+            err_console.print(f"[yellow]note[/yellow] {escape(str(e))}: pulling it again", highlight=False,
+                              soft_wrap=True)  # fmt: skip
+            intact = False
+        if intact:
             console.print(f"{entry.name} is already installed and intact (--force pulls it again)", highlight=False)
             continue
         error: FakescopeError | None = None
