@@ -206,3 +206,20 @@ def test_analyze_with_clip_probe_ensemble_uses_its_shipped_calibration(samples, 
     assert res["verdict"]["label"] in ("real", "fake", "uncertain")
     card = load_card("clip_probe", "sbi")
     assert card and card["measured"] and "non-commercial" in card["licence"]
+
+
+def test_measured_default_explainer_runs_on_clip_probe():
+    """The shipped measurement picks attention relevancy for clip_probe (xai-eval on held-out faces); it runs
+    on the model and gives a non-trivial, target-dependent map."""
+    from fakescope.explainers import create_explainer
+    from fakescope.explainers.quality import default_methods
+    from fakescope.models import create_model
+
+    assert default_methods("clip_probe") == ("attention_relevancy",)
+    m = create_model("clip_probe")
+    x = torch.rand(1, 3, 224, 224, generator=torch.Generator().manual_seed(2))
+    fake = create_explainer("attention_relevancy", m).explain(x, target="fake")
+    real = create_explainer("attention_relevancy", m).explain(x, target="real")
+    a, b = np.asarray(fake.maps[0]), np.asarray(real.maps[0])
+    assert a.shape[-2:] == (224, 224) and np.isfinite(a).all() and a.std() > 0
+    assert not np.allclose(a, b)
