@@ -488,7 +488,8 @@ def write_data_card(recs: list[dict], path: Path, title: str = "shipped MesoNet 
     """Markdown data card of the calibration data: every source, its counts and licence, every file's sha256."""
     by_src: dict[str, list[dict]] = {}
     for r in recs:
-        origin = r["source"].split(":")[0] if "@" in r["source"] else r["source"]
+        src = r["source"].removeprefix("github:")
+        origin = src.split(":")[0] if "@" in src else src
         by_src.setdefault(origin, []).append(r)
     lines = [
         f"# Calibration data card ({title})",
