@@ -109,13 +109,8 @@ def clopper_pearson(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
     return lo, hi
 
 
-def auc_ci(y: np.ndarray, s: np.ndarray, groups: np.ndarray, n_boot: int = 1000, seed: int = 0):
-    """ROC-AUC and its 95 % bootstrap interval, resampling groups (clips/people)."""
-    from sklearn.metrics import roc_auc_score
-
-    if len(set(y)) < 2:
-        return float("nan"), (float("nan"), float("nan"))
-    auc = float(roc_auc_score(y, s))
+def _group_bootstrap(y: np.ndarray, groups: np.ndarray, stat, n_boot: int, seed: int) -> tuple[float, float]:
+    """95 % interval of ``stat(index)`` over resamples of whole groups (clips/people) with both classes."""
     ug = np.unique(groups)
     idx = {g: np.flatnonzero(groups == g) for g in ug}
     rng = np.random.default_rng(seed)
@@ -123,8 +118,17 @@ def auc_ci(y: np.ndarray, s: np.ndarray, groups: np.ndarray, n_boot: int = 1000,
     for _ in range(n_boot):
         sel = np.concatenate([idx[g] for g in rng.choice(ug, len(ug))])
         if len(set(y[sel])) == 2:
-            boots.append(roc_auc_score(y[sel], s[sel]))
-    return auc, (float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5)))
+            boots.append(stat(sel))
+    return float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
+
+
+def auc_ci(y: np.ndarray, s: np.ndarray, groups: np.ndarray, n_boot: int = 1000, seed: int = 0):
+    """ROC-AUC and its 95 % bootstrap interval, resampling groups (clips/people)."""
+    from sklearn.metrics import roc_auc_score
+
+    if len(set(y)) < 2:
+        return float("nan"), (float("nan"), float("nan"))
+    return float(roc_auc_score(y, s)), _group_bootstrap(y, groups, lambda i: roc_auc_score(y[i], s[i]), n_boot, seed)
 
 
 def paired_delta(recs: list[dict], res_a: list, res_b: list, n_boot: int = 2000, seed: int = 0):
@@ -136,16 +140,11 @@ def paired_delta(recs: list[dict], res_a: list, res_b: list, n_boot: int = 2000,
     sa = np.array([res_a[i][1] for i in keep])
     sb = np.array([res_b[i][1] for i in keep])
     g = np.array([recs[i]["group"] for i in keep])
-    d = float(roc_auc_score(y, sb) - roc_auc_score(y, sa))
-    ug = np.unique(g)
-    idx = {k: np.flatnonzero(g == k) for k in ug}
-    rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(n_boot):
-        sel = np.concatenate([idx[k] for k in rng.choice(ug, len(ug))])
-        if len(set(y[sel])) == 2:
-            boots.append(roc_auc_score(y[sel], sb[sel]) - roc_auc_score(y[sel], sa[sel]))
-    return d, (float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5)))
+
+    def delta(i):
+        return roc_auc_score(y[i], sb[i]) - roc_auc_score(y[i], sa[i])
+
+    return float(delta(np.arange(len(y)))), _group_bootstrap(y, g, delta, n_boot, seed)
 
 
 def held_out(recs: list[dict], idx: tuple[int, ...], k: int = 5) -> list[tuple[str, float | None]]:
