@@ -9,7 +9,7 @@ SAMPLES := .cache/samples
 
 .PHONY: setup samples demo test test-slow lint bench clean mutation
 
-$(STAMP): pyproject.toml requirements-torch.txt
+$(STAMP): pyproject.toml requirements-torch.txt Makefile
 	bash scripts/system_deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
