@@ -43,42 +43,22 @@ def _hf_reference_tokens(sd_onnx: dict, x: torch.Tensor, depth: int) -> torch.Te
     for i in range(depth):
         L = f"{v}encoder.layers.{i}."
         y = F.layer_norm(h, (768,), p(L + "layer_norm1.weight"), p(L + "layer_norm1.bias"))
-        q, k, val = (y @ sd_onnx[f"{L}self_attn.{n}_proj"] + p(f"{L}self_attn.{n}_proj.bias") for n in "qkv")
+        q, k, val = (y @ p(f"{L}self_attn.{n}_proj") + p(f"{L}self_attn.{n}_proj.bias") for n in "qkv")
         n_, t_ = y.shape[:2]
         q, k, val = (a.view(n_, t_, 12, 64).transpose(1, 2) for a in (q, k, val))
         att = torch.softmax(q @ k.transpose(-1, -2) / 8.0, -1) @ val
-        h = h + att.transpose(1, 2).reshape(n_, t_, 768) @ sd_onnx[f"{L}self_attn.out_proj"] + p(
+        h = h + att.transpose(1, 2).reshape(n_, t_, 768) @ p(f"{L}self_attn.out_proj") + p(
             L + "self_attn.out_proj.bias"
         )
         y = F.layer_norm(h, (768,), p(L + "layer_norm2.weight"), p(L + "layer_norm2.bias"))
-        y = y @ sd_onnx[f"{L}mlp.fc1"] + p(L + "mlp.fc1.bias")
+        y = y @ p(f"{L}mlp.fc1") + p(L + "mlp.fc1.bias")
         y = y * torch.sigmoid(1.702 * y)
-        h = h + y @ sd_onnx[f"{L}mlp.fc2"] + p(L + "mlp.fc2.bias")
+        h = h + y @ p(f"{L}mlp.fc2") + p(L + "mlp.fc2.bias")
     return h
 
 
-def _onnx_tensors() -> dict:
-    """Initialisers of the ONNX file by name, with each MatMulInteger's weight dequantised under the
-    HF module name (``...q_proj``) as a float (in × out) tensor."""
-    import onnx
-    from onnx import numpy_helper
-
-    from fakescope.models.clip_probe import clip_encoder_path
-
-    g = onnx.load(str(clip_encoder_path())).graph
-    init = {i.name: numpy_helper.to_array(i) for i in g.initializer}
-    out = dict(init)
-    for node in g.node:
-        if node.op_type == "MatMulInteger":
-            q = node.input[1]
-            b = q[: -len("_quantized")]
-            w = (init[q].astype(np.float32) - init[b + "_zero_point"].astype(np.float32)) * init[b + "_scale"]
-            out[node.name.replace("/MatMul_quant", "").strip("/").replace("/", ".")] = torch.from_numpy(w)
-    return out
-
-
 def test_timm_port_matches_the_clip_definition(encoder_sd):
-    from fakescope.models.clip_probe import ClipProbe
+    from fakescope.models.clip_probe import ClipProbe, clip_encoder_path, onnx_tensors
 
     m = ClipProbe(layers=(3,))
     m.load_encoder(encoder_sd)
@@ -86,7 +66,7 @@ def test_timm_port_matches_the_clip_definition(encoder_sd):
     x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         ours = m.block_tokens(x)[-1]
-        ref = _hf_reference_tokens(_onnx_tensors(), x, depth=3)
+        ref = _hf_reference_tokens(onnx_tensors(clip_encoder_path()), x, depth=3)
     assert ours.shape == (2, 197, 768)
     torch.testing.assert_close(ours, ref, atol=2e-3, rtol=1e-3)
 

@@ -135,8 +135,7 @@ def pull(
             elif url:
                 entries.append(adhoc_entry(t, Path(url).name, url, fmt or "auto", arch, sha256))
                 err_console.print(f"[yellow]note[/yellow] {escape(t)}: not in the catalogue; licence unknown — "
-                                  "check the "
-                                  "source's terms", highlight=False)  # fmt: skip
+                                  "check the source's terms", highlight=False)  # fmt: skip
             else:
                 from .catalogue import get_entry
 
@@ -147,8 +146,8 @@ def pull(
     failed = 0
     for entry in entries:
         try:
-            intact = not force and not url and read_manifest(entry.name) is not None and not verify([entry.name])[
-                entry.name]
+            installed = not force and not url and read_manifest(entry.name) is not None
+            intact = installed and not verify([entry.name])[entry.name]
         except FakescopeError as e:  # a damaged install: the pull replaces it
             err_console.print(f"[yellow]note[/yellow] {escape(str(e))}: pulling it again", highlight=False,
                               soft_wrap=True)  # fmt: skip

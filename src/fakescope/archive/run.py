@@ -70,7 +70,7 @@ def run_archive(sources: list[str | Path], out: str | Path, cfg: AnalyzeConfig, 
     out = Path(out)
     emit = on_event or (lambda kind, **info: None)
     annotate = bool(cfg.explain) if opts.annotate is None else opts.annotate
-    with ResultStore(out) as store, BatchLock(out):
+    with BatchLock(out), ResultStore(out) as store:  # the lock first: a second writer never touches the store
         settings = store.register_settings(cfg)
         requeued = store.requeue(settings)
         if requeued:

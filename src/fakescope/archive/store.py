@@ -134,6 +134,18 @@ class StoreError(FakescopeError):
     """The results store cannot be used (damaged, locked, not a folder): a one-line message says how to recover."""
 
 
+def _results_folder(folder: str | Path) -> Path:
+    """``folder`` as a batch results folder, created if needed (StoreError if it is a file or cannot be made)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise StoreError(f"{folder}: exists and is not a folder; give --out a folder (new or earlier)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StoreError(f"{folder}: cannot create the results folder ({e.strerror or e})") from None
+    return folder
+
+
 class BatchLock:
     """Exclusive writer lock of a batch folder (``OUT/.batch.lock``, ``fcntl.flock``): a second ``batch`` on
     the same ``--out`` stops at once with "another batch is writing to OUT (pid N)". The kernel drops the
@@ -149,7 +161,7 @@ class BatchLock:
         import fcntl
         import os
 
-        path = self.folder / self.NAME
+        path = _results_folder(self.folder) / self.NAME
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -177,13 +189,7 @@ class ResultStore:
     """The SQLite results table of one batch folder (safe to use from one thread at a time per call)."""
 
     def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder)
-        if self.folder.exists() and not self.folder.is_dir():
-            raise StoreError(f"{self.folder}: exists and is not a folder; give --out a folder (new or earlier)")
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise StoreError(f"{self.folder}: cannot create the results folder ({e.strerror or e})") from None
+        self.folder = _results_folder(folder)
         self.path = self.folder / DB_NAME
         self._lock = threading.RLock()
         try:

@@ -59,12 +59,13 @@ def clip_encoder_path() -> Path:
     return path
 
 
-def _dequantised_state_dict(onnx_path: Path) -> dict[str, torch.Tensor]:
-    """timm ViT-B/16 (CLIP layout) state dict from the int8 ONNX export of HF ``CLIPVisionModel``.
+def onnx_tensors(onnx_path: Path) -> dict:
+    """Every initialiser of the ONNX file by name, plus each ``MatMulInteger``'s weight dequantised to float
+    (in × out) under its HF module name (``vision_model.encoder.layers.0.self_attn.q_proj``).
 
-    Written by hand: no maintained library turns an onnxruntime dynamic-quantised graph back into a
-    PyTorch module. Each ``MatMulInteger`` holds a per-output-channel int8 weight ``q`` with
-    ``scale``/``zero_point`` initialisers; its float weight is ``(q - zero_point) * scale`` (in × out).
+    Written by hand: no maintained library turns an onnxruntime dynamic-quantised graph back into float
+    weights. Each ``MatMulInteger`` holds a per-output-channel int8 weight ``q`` with ``scale``/``zero_point``
+    initialisers; its float weight is ``(q - zero_point) * scale``.
     """
     import numpy as np
     import onnx
@@ -74,14 +75,21 @@ def _dequantised_state_dict(onnx_path: Path) -> dict[str, torch.Tensor]:
         graph = onnx.load(str(onnx_path)).graph
     except Exception as e:  # noqa: BLE001 - a damaged file gets one clear line
         raise WeightsError(f"{onnx_path}: cannot read the CLIP encoder ({str(e).splitlines()[0][:200]})") from None
-    init = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    mats: dict[str, np.ndarray] = {}
+    out = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     for node in graph.node:
         if node.op_type == "MatMulInteger":
             q = node.input[1]
             base = q.removesuffix("_quantized")
-            w = (init[q].astype(np.float32) - init[base + "_zero_point"].astype(np.float32)) * init[base + "_scale"]
-            mats[node.name.removesuffix("/MatMul_quant").strip("/").replace("/", ".")] = w
+            w = (out[q].astype(np.float32) - out[base + "_zero_point"].astype(np.float32)) * out[base + "_scale"]
+            out[node.name.removesuffix("/MatMul_quant").strip("/").replace("/", ".")] = w
+    return out
+
+
+def _dequantised_state_dict(onnx_path: Path) -> dict[str, torch.Tensor]:
+    """timm ViT-B/16 (CLIP layout) state dict from the int8 ONNX export of HF ``CLIPVisionModel``."""
+    import numpy as np
+
+    init = mats = onnx_tensors(onnx_path)
 
     def t(a) -> torch.Tensor:
         return torch.from_numpy(np.array(a, dtype=np.float32))
