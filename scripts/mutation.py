@@ -51,7 +51,8 @@ def prepare(name: str, group: dict) -> Path:
         "\n[tool.mutmut]\n"
         f"only_mutate = {_toml_list(group['mutate'])}\n"
         f"pytest_add_cli_args_test_selection = {_toml_list(group['tests'])}\n"
-        'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-W", "ignore", "-x"]\n'
+        f'pytest_add_cli_args = {_toml_list(["-q", "-p", "no:cacheprovider", "-W", "ignore", "-x",
+                                              *group.get("pytest_args", [])])}\n'
         'also_copy = ["scripts/"]\n'
         'process_isolation = "forkserver"\n'
     )
