@@ -33,6 +33,7 @@ KILLED = {1, 3, 37}  # mutmut exit codes: test failure, pytest internal error, t
 SURVIVED = {0}
 NO_TESTS = {5, 33}
 TIMEOUT = {36, 24, -24, 152, 255}
+PYTEST_ARGS = ["-q", "-p", "no:cacheprovider", "-W", "ignore", "-x"]
 
 
 def _toml_list(values: list[str]) -> str:
@@ -51,8 +52,7 @@ def prepare(name: str, group: dict) -> Path:
         "\n[tool.mutmut]\n"
         f"only_mutate = {_toml_list(group['mutate'])}\n"
         f"pytest_add_cli_args_test_selection = {_toml_list(group['tests'])}\n"
-        f'pytest_add_cli_args = {_toml_list(["-q", "-p", "no:cacheprovider", "-W", "ignore", "-x",
-                                              *group.get("pytest_args", [])])}\n'
+        f"pytest_add_cli_args = {_toml_list(PYTEST_ARGS + group.get('pytest_args', []))}\n"
         'also_copy = ["scripts/"]\n'
         'process_isolation = "forkserver"\n'
     )

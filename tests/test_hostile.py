@@ -54,7 +54,7 @@ class _Hostile(BaseHTTPRequestHandler):
         data = srv.data
         if path == "/ok.pth":
             if rng:
-                return self._send(206, data[start:], extra={"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"})
+                return self._send(206, data[start:], extra={"Content-Range": srv.content_range(start)})
             return self._send(200, data)
         if path == "/stall.pth":  # half the body, then silence past the client's timeout
             if srv.stall_once and not rng:
@@ -141,6 +141,7 @@ def hostile():
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
     srv.daemon_threads = True
     srv.log, srv.data, srv.stall_once = [], BODY, True
+    srv.content_range = lambda start: f"bytes {start}-{len(srv.data) - 1}/{len(srv.data)}"
     srv.url = f"http://127.0.0.1:{srv.server_address[1]}/"
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
