@@ -196,7 +196,7 @@ def signer_text(cc: ContentCredentials) -> str:
     if cc.issuer and cc.issuer != cc.signer:
         who += f", {cc.issuer}"
     trust = {
-        "trusted": "on the given trust list",
+        "trusted": "signer on the given trust list",
         "untrusted": "signer not on the given trust list",
         "not_checked": "signer not verified against a trust list",
     }[cc.trust]

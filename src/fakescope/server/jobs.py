@@ -200,7 +200,8 @@ class AnalysisOptions(BaseModel):
                     raise ValueError(f"explainer {m!r} cannot explain model {explained_model!r}: {reason}")
         return self
 
-    def to_config(self, default_frames: str = "even:32") -> AnalyzeConfig:
+    def to_config(self, default_frames: str = "even:32", trust_anchors: str | None = None) -> AnalyzeConfig:
+        """The analysis settings; ``trust_anchors`` is the server's (a setting, never a request's)."""
         from ..faces import DEFAULT_FACE_DETECTOR
 
         return AnalyzeConfig(
@@ -213,6 +214,7 @@ class AnalysisOptions(BaseModel):
             min_faces=self.min_faces,
             explain=tuple(self.explain),
             explain_per_track=self.explain_per_track,
+            trust_anchors=trust_anchors,
         )
 
 
@@ -398,7 +400,8 @@ class JobStore:
         s = self.settings
         if s.engine == "thread":
             return ThreadExecutor(s.workers, pool=self.pool, on_progress=self._on_progress)
-        warm = AnalysisOptions().to_config(s.default_frames)  # each worker loads the default model up front
+        # each worker loads the default model up front
+        warm = AnalysisOptions().to_config(s.default_frames, s.trust_anchors_path)
         return create_executor(s.engine, s.workers, warm=warm, ray_address=s.ray_address, on_progress=self._on_progress)
 
     def start(self) -> None:
@@ -691,7 +694,7 @@ class JobStore:
             if not inputs:
                 raise MediaError("the uploaded file is missing from the job folder")
             opts = AnalysisOptions.model_validate(job.options)
-            cfg = opts.to_config(s.default_frames)
+            cfg = opts.to_config(s.default_frames, s.trust_anchors_path)
             annotate = s.annotate if opts.annotate is None else opts.annotate
             check()
             task = Task(key=job_id, path=str(inputs[0]), config=cfg, out_dir=str(folder), timeout=s.job_timeout_s,
