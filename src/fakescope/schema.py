@@ -199,7 +199,7 @@ class Provenance(BaseModel):
     digital_source_type: str | None = Field(None, description="IPTC DigitalSourceType in unsigned XMP metadata")
     generator_hints: list[GeneratorHint] = Field(default_factory=list)
     container: dict[str, str] = Field(default_factory=dict, description="video container/stream tags")
-    trust_anchors: str | None = Field(None, description="the PEM bundle the signer was checked against")
+    trust_anchors: str | None = Field(None, description="file name of the PEM bundle signers were checked against")
     summary: list[str] = Field(default_factory=list, description="the findings in plain words, strongest first")
     warnings: list[str] = Field(default_factory=list, description="metadata that could not be read in full")
 

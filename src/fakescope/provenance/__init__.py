@@ -70,7 +70,7 @@ class ProvenanceReader:
             digital_source_type=found.digital_source_type,
             generator_hints=found.hints[:16],
             container=found.container,
-            trust_anchors=self.trust_anchors,
+            trust_anchors=Path(self.trust_anchors).name if self.trust_anchors else None,  # no folder: no path leak
             warnings=list(dict.fromkeys(found.warnings))[:32],
         )
         prov.summary = summary_lines(prov)

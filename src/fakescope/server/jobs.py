@@ -791,5 +791,9 @@ def _scrub(result: AnalysisResult, folder: Path, filename: str | None, data_dir:
     clean = lambda t: _clean_paths(t, folder, filename, data_dir)  # noqa: E731
     result.warnings = [clean(w) for w in result.warnings]
     result.verdict.reason = clean(result.verdict.reason)
+    if result.verdict.detector_reason:
+        result.verdict.detector_reason = clean(result.verdict.detector_reason)
+    if result.provenance is not None:
+        result.provenance.warnings = [clean(w) for w in result.provenance.warnings]
     for t in result.tracks:
         t.reason = clean(t.reason)
