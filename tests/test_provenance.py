@@ -118,6 +118,17 @@ def media(tmp_path_factory, samples) -> dict[str, Path]:
         ai = _sign(signer, plain, "trainedAlgorithmicMedia")
         capture = _sign(signer, plain, "digitalCapture")
     (d / "ai.jpg").write_bytes(ai)
+    edited = {  # the AI image opened and edited: the declaration sits in its ingredient's manifest
+        "claim_generator_info": [{"name": "some editor", "version": "2"}], "title": "edited.jpg",
+        "assertions": [{"label": "c2pa.actions", "data": {"actions": [
+            {"action": "c2pa.opened", "parameters": {"ingredientIds": ["gen"]}}, {"action": "c2pa.cropped"}]}}],
+    }  # fmt: skip
+    with c2pa.Signer.from_info(info) as signer, c2pa.Builder(edited) as builder:
+        builder.add_ingredient({"title": "gen.jpg", "relationship": "parentOf", "label": "gen"}, "image/jpeg",
+                               io.BytesIO(ai))
+        out = io.BytesIO()
+        builder.sign(signer, "image/jpeg", io.BytesIO(plain), out)
+    (d / "edited.jpg").write_bytes(out.getvalue())
     (d / "capture.jpg").write_bytes(capture)
     tampered = bytearray(ai)  # pixels changed after signing: the manifest still reads, its hash fails
     start = _entropy_start(ai)
@@ -170,6 +181,15 @@ def test_signed_ai_image_is_declared_ai_valid_and_not_verified_without_anchors(m
     assert [(a.action, a.digital_source_type) for a in cc.actions] == [("c2pa.created", "trainedAlgorithmicMedia")]
     assert "declared AI-generated" in p.summary[0] and "signer not verified against a trust list" in p.summary[0]
     assert not p.warnings
+
+
+def test_ai_declaration_in_an_ingredient_manifest_counts(media):
+    cc = read_provenance(media["edited"]).content_credentials
+    assert cc.state == "valid" and cc.declares_ai and cc.n_manifests == 2 and cc.claim_generator == "some editor 2"
+    assert [(a.action, a.manifest) for a in cc.actions] == [
+        ("c2pa.opened", None), ("c2pa.cropped", None), ("c2pa.created", "gen.jpg")]
+    assert cc.ingredients[0].title == "gen.jpg" and cc.ingredients[0].has_manifest
+    assert "ingredient 'gen.jpg' it was made from" in cc.summary
 
 
 def test_trust_anchors_make_the_signer_trusted_and_another_list_does_not(media):

@@ -100,6 +100,8 @@ def summary_lines(prov: Provenance) -> list[str]:
                    "forged)")
     if prov.software and not prov.generator_hints:
         out.append(f"software: {', '.join(prov.software[:3])}")
+    if prov.dates:
+        out.append("dates in metadata: " + ", ".join(f"{k} {v}" for k, v in prov.dates.items()))
     if len(out) == 1 and cc is None and not prov.dates and not prov.container:
         out.append("no camera, software or generator metadata; missing metadata is not evidence of anything")
     return out

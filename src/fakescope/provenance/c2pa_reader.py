@@ -90,6 +90,9 @@ def read_content_credentials(path: Path, trust_pem: str | None, warnings: list[s
         msg = _one_line(e)
         if "NotSupported" in type(e).__name__ or "type is unsupported" in msg.lower():
             return None  # a format C2PA does not cover (e.g. BMP): nothing to read
+        if "Remote" in type(e).__name__:
+            warnings.append(f"Content Credentials are stored remotely and were not fetched (runs stay offline): {msg}")
+            return None
         warnings.append(f"Content Credentials could not be read (malformed or unsupported manifest): {msg}")
         return None
     except (OSError, ValueError) as e:
@@ -120,16 +123,16 @@ def _credentials(store: dict, trusted_list: bool, warnings: list[str]) -> Conten
         for f in (results.get("failure") or store.get("validation_status") or [])[:MAX_ITEMS]
         if isinstance(f, dict)
     ]
-    codes = {f.code for f in failures}
-    state = raw_state if raw_state in ("trusted", "valid", "invalid") else ("invalid" if failures else "valid")
+    # c2pa-rs's state is the authority (trust-list codes such as signingCredential.untrusted or
+    # timeStamp.untrusted leave a manifest valid); without one, any other failure makes it invalid
+    integrity = [f for f in failures if not f.code.endswith(".untrusted")]
+    state = raw_state if raw_state in ("trusted", "valid", "invalid") else ("invalid" if integrity else "valid")
     if state == "trusted":
         trust = "trusted"
     elif trusted_list:
         trust = "untrusted"
     else:
         trust = "not_checked"
-    if state != "invalid" and codes - {"signingCredential.untrusted"}:
-        state = "invalid"  # any other failure: never call it valid
     sig = active.get("signature_info") or {}
     actions: list[C2paAction] = []
     _collect_actions(active, manifests, None, actions, set(), 0)
@@ -209,7 +212,7 @@ def invalid_reason(cc: ContentCredentials) -> str:
         return "the image was changed after signing"
     if any(c.startswith("claimSignature.") for c in codes):
         return "the signature does not match the manifest"
-    if any(c.startswith("signingCredential.") and c != "signingCredential.untrusted" for c in codes):
+    if any(c.startswith("signingCredential.") and not c.endswith(".untrusted") for c in codes):
         return "the signing certificate is not valid"
     if any(c.startswith("assertion.") for c in codes):
         return "a manifest assertion does not match"
@@ -222,6 +225,9 @@ def credentials_summary(cc: ContentCredentials) -> str:
     what = "valid" if cc.state == "valid" else "valid and trusted"
     if cc.declares_ai:
         kind = "declared AI-generated"
+        ai = [a for a in cc.actions if a.digital_source_type in AI_SOURCE_TYPES]
+        if all(a.manifest for a in ai):  # only the ingredients' manifests declare it
+            kind += f" (by the manifest of the ingredient {ai[0].manifest!r} it was made from)"
     elif cc.declares_capture:
         kind = "declared a camera capture"
     else:
