@@ -345,6 +345,14 @@ def test_provenance_command_plain_json_and_errors(media, tmp_path):
     assert r.exit_code == 2 and "no such file" in r.stderr
 
 
+@pytest.mark.parametrize("command", ["analyze", "batch"])
+def test_a_missing_trust_anchor_bundle_is_a_usage_error(media, tmp_path, command):
+    r = runner.invoke(app, [command, str(media["plain"]), "--out", str(tmp_path / "out"),
+                            "--trust-anchors", str(tmp_path / "none.pem")])  # fmt: skip
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "--trust-anchors" in r.stderr and "no such file" in r.stderr and not (tmp_path / "out").exists()
+
+
 def test_markup_in_metadata_is_printed_literally(tmp_path):
     img = Image.new("RGB", (32, 32))
     exif = Image.Exif()
