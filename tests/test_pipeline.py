@@ -100,7 +100,7 @@ def test_result_json_round_trip_and_atomic_save(analyzer, samples, tmp_path):
     out = r.save(tmp_path / "sub" / "result.json")
     assert [p.name for p in out.parent.iterdir()] == ["result.json"]  # no temp file left behind
     data = json.loads(out.read_text())
-    assert data["schema_version"] == "1.3"
+    assert data["schema_version"] == "1.4"
     assert data["settings"]["model"] == "mesoinception4,meso4" and data["settings"]["weights"] == "df"
     assert data["settings"]["models"] == ["mesoinception4:df", "meso4:df"]
     assert set(data["timings"]) >= {"decode", "detect", "classify", "total"}

@@ -21,7 +21,7 @@ def photo_result(samples):
 
 def test_multi_face_photo_is_not_reported_fake(photo_result):
     r = photo_result
-    assert r.schema_version == "1.3"
+    assert r.schema_version == "1.4"
     assert r.verdict.label != "fake"
     for t in r.tracks:
         assert t.n_faces == 1 and 0.0 < t.score < 1.0 and f"{t.score:.2f}" not in ("0.00", "1.00")

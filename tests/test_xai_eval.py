@@ -223,7 +223,7 @@ def test_result_json_and_report_carry_faithfulness_and_flags(tmp_path):
     write_artifacts(result, tmp_path, annotate=False)
     result.save(tmp_path / "result.json")
     loaded = AnalysisResult.load(tmp_path / "result.json")
-    assert loaded.schema_version == "1.3" and loaded.explanations
+    assert loaded.schema_version == "1.4" and loaded.explanations
     for rec in loaded.explanations:  # an untrained (random-weight) model: its maps must be flagged
         assert rec.faithfulness is not None and "no_better_than_random" in rec.flags
         assert rec.faithfulness_detail["n_random"] == 8

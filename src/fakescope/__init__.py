@@ -42,6 +42,7 @@ _EXPORTS = {
     "get_model_info": "models",
     "list_models": "models",
     "list_rules": "rules",
+    "read_provenance": "provenance",
 }
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "list_face_detectors",
     "list_models",
     "list_rules",
+    "read_provenance",
 ]
 
 
@@ -82,5 +84,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .media import Sampling
     from .models import create_model, get_model_info, list_models
     from .pipeline import AnalyzeConfig, Analyzer, analyze
+    from .provenance import read_provenance
     from .rules import list_rules
     from .schema import AnalysisResult

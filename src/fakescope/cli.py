@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__
+from .cli_provenance import TrustAnchors, provenance_cmd
 from .errors import FakescopeError
 
 app = typer.Typer(
@@ -72,7 +73,7 @@ def _main(
 # analyze's parameters that make its AnalyzeConfig (`fakescope batch` takes the same ones, see cli_batch)
 ANALYSIS_OPTIONS = ("model", "weights", "checkpoint", "calibration", "combine", "band", "detector", "frames", "rule",
                     "threshold", "min_faces", "margin", "detect_size", "batch_size", "backend", "bf16", "explain",
-                    "explain_per_track", "explain_option")  # fmt: skip
+                    "explain_per_track", "explain_option", "provenance", "trust_anchors")  # fmt: skip
 
 
 def analysis_config(*, model: str, weights: str = "default", checkpoint: Path | None = None,
@@ -80,7 +81,8 @@ def analysis_config(*, model: str, weights: str = "default", checkpoint: Path | 
                     detector: str | None = None, frames: str = "even:32", rule: str = "calibrated",
                     threshold: float = 0.5, min_faces: int | None = None, margin: float = 0.3, detect_size: int = 640,
                     batch_size: int = 16, backend: str = "torch", bf16: bool = False, explain: str | None = None,
-                    explain_per_track: int = 4, explain_option: list[str] | None = None):  # fmt: skip
+                    explain_per_track: int = 4, explain_option: list[str] | None = None, provenance: bool = True,
+                    trust_anchors: Path | None = None):  # fmt: skip
     """analyze's options → AnalyzeConfig (raises ValueError / FakescopeError on a bad value)."""
     from .faces import DEFAULT_FACE_DETECTOR
     from .media import Sampling
@@ -106,6 +108,8 @@ def analysis_config(*, model: str, weights: str = "default", checkpoint: Path | 
         explain_per_track=explain_per_track,
         backend=backend,
         bf16=bf16,
+        provenance=provenance,
+        trust_anchors=str(Path(trust_anchors).expanduser().resolve()) if trust_anchors else None,
     )
     check_analysis_options(cfg)  # ranges that depend on other options (the threshold lies in the band)
     return cfg
@@ -150,6 +154,11 @@ def analyze(
     ] = None,
     explain_per_track: Annotated[int, typer.Option(min=1, help="Faces explained per identity.")] = 4,
     explain_option: ExplainOption = None,
+    provenance: Annotated[
+        bool,
+        typer.Option("--provenance/--no-provenance", help="Read Content Credentials and metadata first (default)."),
+    ] = True,
+    trust_anchors: TrustAnchors = None,
     annotate: Annotated[
         bool | None,
         typer.Option("--annotate/--no-annotate", help="Write the annotated video (default: with --explain)."),
@@ -203,16 +212,18 @@ def analyze(
             if item.ok and item.result:
                 r = item.result
                 v = r.verdict
-                table.add_row(
-                    Path(item.path).name,
-                    f"[{_LABEL_STYLE[v.label]}]{v.label}[/]",
+                by = " (declared)" if v.basis == "declaration" else ""
+                table.add_row(  # file names and reasons (signers, metadata) are printed literally
+                    escape(Path(item.path).name),
+                    f"[{_LABEL_STYLE[v.label]}]{v.label}[/]{by}",
                     "-" if v.score is None else f"{v.score:.2f}",
                     str(r.n_faces),
                     str(len(r.tracks)),
-                    v.reason,
+                    escape(v.reason),
                 )
             else:
-                table.add_row(Path(item.path).name, "[bold magenta]error[/]", "-", "-", "-", item.error or "")
+                table.add_row(escape(Path(item.path).name), "[bold magenta]error[/]", "-", "-", "-",
+                              escape(item.error or ""))
 
         run_batch(inputs, out, analyzer, on_start=on_start, on_done=on_done, annotate=annotate, report=report,
                   heatmap_scale=heatmap_scale)
@@ -521,6 +532,7 @@ def serve(
         str | None, typer.Option(help="Where analyses run: thread (default), process or ray (as `fakescope batch`).")
     ] = None,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster for --engine ray (HOST:PORT).")] = None,
+    trust_anchors: TrustAnchors = None,
 ) -> None:
     """Start the HTTP API (/v1, /docs) and the web app (/ui) with uvicorn."""
     try:
@@ -533,7 +545,7 @@ def serve(
     from pydantic import ValidationError
 
     overrides = {"host": host, "port": port, "ui": ui, "token": token, "data_dir": data_dir, "workers": workers,
-                 "engine": engine, "ray_address": ray_address}  # fmt: skip
+                 "engine": engine, "ray_address": ray_address, "trust_anchors": trust_anchors}  # fmt: skip
     try:
         settings = ServerSettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as e:
@@ -826,6 +838,8 @@ _register_batch(app, analyze, ANALYSIS_OPTIONS, _fail, console, err_console)
 from .cli_xai import xai_eval  # noqa: E402
 
 app.command("xai-eval")(xai_eval)
+
+app.command("provenance")(provenance_cmd)  # issue 25
 
 
 def main() -> None:

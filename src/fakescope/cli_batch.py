@@ -198,6 +198,10 @@ def _check_config(cfg) -> None:
     from .rules import get_rule
 
     get_rule(cfg.rule)
+    if cfg.provenance:
+        from .provenance import load_trust_anchors
+
+        load_trust_anchors(cfg.trust_anchors)
     for name, tag in parse_models(cfg.model, cfg.weights):
         info = get_model_info(name)
         if tag not in (None, "default") and tag not in info.weights:

@@ -1,6 +1,8 @@
-"""The analysis pipeline, a list of stages: decode → detect → track → crop → quality → score →
+"""The analysis pipeline, a list of stages: provenance → decode → detect → track → crop → quality → score →
 calibrate → aggregate → (explain) — each stage a module (media, faces, tracking, faces.crop, quality,
 models, calibration + combine, aggregate + rules, explainers); rendering is separate (render/).
+The provenance stage (Content Credentials and metadata, fakescope.provenance) runs first and is
+weighed against the detector's verdict at the end (``apply_provenance``).
 
 It is a stream: frames are decoded sequentially and only the sampled ones are converted; faces are
 cropped as they are found and scored in batches, so memory does not grow with video length.
@@ -29,6 +31,7 @@ from .faces.crop import DEFAULT_MARGIN, crop_face
 from .media import Sampling, open_media
 from .models import create_model, get_model_info, sha256_file
 from .progress import with_stage
+from .provenance import ProvenanceReader, apply_provenance
 from .quality import MediaQuality, QualityConfig, assess_face, media_quality_for
 from .rules import (
     DEFAULT_BAND,
@@ -104,6 +107,10 @@ class AnalyzeConfig:
     explain_options: dict = field(default_factory=dict)
     # a cheap faithfulness score and flags per explained face (fakescope.explainers.faithfulness)
     explain_faithfulness: bool = True
+    # the provenance stage (Content Credentials, metadata; fakescope.provenance) and the PEM bundle of
+    # trust anchors its signers are checked against (None: signers are not verified against a list)
+    provenance: bool = True
+    trust_anchors: str | None = None
 
 
 @dataclass
@@ -209,6 +216,7 @@ class Analyzer:
         self.detector = create_face_detector(
             cfg.detector, threshold=cfg.det_threshold, max_side=cfg.detect_max_side, min_size=cfg.min_face_size
         )
+        self.provenance = ProvenanceReader(cfg.trust_anchors) if cfg.provenance else None
 
     def _calibration_files(self, n: int) -> list[str | None]:
         c = self.config.calibration
@@ -292,6 +300,11 @@ class Analyzer:
         timings = dict.fromkeys(("decode", "detect", "quality", "classify"), 0.0)
         source = open_media(path, cfg.sampling)
         info = source.info
+        provenance = None
+        if self.provenance is not None:
+            t0 = time.perf_counter()
+            provenance = self.provenance(path)
+            timings["provenance"] = time.perf_counter() - t0
         media_q = _media_quality(path, info)
         min_faces = cfg.min_faces if cfg.min_faces is not None else (1 if info.kind == "image" else 3)
         expected = 1 if info.kind == "image" else _expected_samples(cfg.sampling, info.frame_count)
@@ -394,6 +407,7 @@ class Analyzer:
         else:
             verdict = Verdict(label=outcome.label, score=outcome.score, reason=outcome.reason, fake_tracks=fake_ids,
                               interval=None if outcome.interval is None else list(outcome.interval))
+        verdict = apply_provenance(verdict, provenance)
 
         explained, records = [], []
         if cfg.explain and keep:
@@ -448,8 +462,10 @@ class Analyzer:
             tracks=tracks,
             verdict=verdict,
             timings={k: round(v, 4) for k, v in timings.items()},
-            warnings=list(getattr(source, "warnings", [])),
+            warnings=list(getattr(source, "warnings", []))
+            + [f"provenance: {w}" for w in (provenance.warnings if provenance else [])],
             explanations=records,
+            provenance=provenance,
         )
         result._explained = explained
         return result

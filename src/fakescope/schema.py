@@ -17,8 +17,9 @@ from pydantic import BaseModel, Field, PrivateAttr
 # 1.1: explanations, artifacts; 1.2: explanation params; 1.3: calibrated p_fake (``Face.p_fake`` and
 # ``Face.logit`` are now calibrated; the model's own output is ``raw_logit``), "uncertain" verdicts,
 # quality flags, per-model scores of ensembles, identity score intervals, explanation selection reason, display_max;
-# explanation faithfulness and flags (issue 13)
-SCHEMA_VERSION = "1.3"
+# explanation faithfulness and flags (issue 13); 1.4: ``provenance`` (Content Credentials, metadata,
+# container tags) and the verdict's ``basis``, ``flags`` and the detector's own verdict (issue 25)
+SCHEMA_VERSION = "1.4"
 
 Label = Literal["fake", "real", "uncertain", "inconclusive"]
 
@@ -122,6 +123,85 @@ class Verdict(BaseModel):
     reason: str
     fake_tracks: list[int] = []
     interval: list[float] | None = None
+    basis: Literal["detector", "declaration"] = Field(
+        "detector", description="'declaration': fake because valid signed Content Credentials declare AI generation"
+    )
+    flags: list[str] = Field(
+        default_factory=list,
+        description="provenance notes beside the verdict: declared_ai, credentials_invalid, declared_capture, "
+        "metadata_ai (unsigned generator metadata)",
+    )
+    detector_label: Label | None = Field(None, description="the face detector's own verdict when the basis is not it")
+    detector_score: float | None = None
+    detector_reason: str | None = None
+
+
+class C2paAction(BaseModel):
+    action: str
+    digital_source_type: str | None = Field(None, description="IPTC term, e.g. trainedAlgorithmicMedia")
+    software_agent: str | None = None
+    when: str | None = None
+    manifest: str | None = Field(None, description="title of the ingredient whose manifest holds it; None: active")
+
+
+class C2paIngredient(BaseModel):
+    title: str | None = None
+    format: str | None = None
+    relationship: str | None = None
+    has_manifest: bool = False
+
+
+class C2paStatus(BaseModel):
+    code: str
+    explanation: str | None = None
+
+
+class ContentCredentials(BaseModel):
+    """The C2PA manifest store as c2pa-python reads and validates it (offline)."""
+
+    state: Literal["trusted", "valid", "invalid"] = Field(
+        description="trusted: valid and the signer chains to a given trust anchor; valid: signature and hashes "
+        "match; invalid: a check failed (see failures)"
+    )
+    trust: Literal["trusted", "untrusted", "not_checked"] = Field(
+        description="not_checked: no trust anchors given; untrusted: not on the given list"
+    )
+    signer: str | None = Field(None, description="the signing certificate's common name")
+    issuer: str | None = Field(None, description="the certificate's organisation")
+    signed_at: str | None = None
+    claim_generator: str | None = None
+    title: str | None = None
+    actions: list[C2paAction] = Field(default_factory=list)
+    digital_source_types: list[str] = Field(default_factory=list, description="IPTC terms of every action")
+    declares_ai: bool = Field(False, description="an action's digitalSourceType is trained algorithmic media")
+    declares_capture: bool = Field(False, description="an action's digitalSourceType is a capture (camera, film)")
+    ingredients: list[C2paIngredient] = Field(default_factory=list)
+    failures: list[C2paStatus] = Field(default_factory=list, description="failure codes of the active manifest")
+    n_manifests: int = 0
+    summary: str = Field("", description="the state in plain words")
+
+
+class GeneratorHint(BaseModel):
+    """Unsigned metadata that names an AI generator (easily removed or forged)."""
+
+    generator: str
+    source: str = Field(description="where it was found, e.g. PNG text 'parameters', EXIF Software")
+    detail: str | None = Field(None, description="a short excerpt (truncated)")
+
+
+class Provenance(BaseModel):
+    """Provenance beside pixels: Content Credentials, EXIF/XMP/IPTC, generator metadata, container tags."""
+
+    content_credentials: ContentCredentials | None = Field(None, description="None: no C2PA manifest found")
+    camera: dict[str, str] = Field(default_factory=dict, description="EXIF make, model, lens")
+    software: list[str] = Field(default_factory=list, description="EXIF Software, XMP CreatorTool, encoder")
+    dates: dict[str, str] = Field(default_factory=dict, description="created / original / modified as written")
+    digital_source_type: str | None = Field(None, description="IPTC DigitalSourceType in unsigned XMP metadata")
+    generator_hints: list[GeneratorHint] = Field(default_factory=list)
+    container: dict[str, str] = Field(default_factory=dict, description="video container/stream tags")
+    trust_anchors: str | None = Field(None, description="file name of the PEM bundle signers were checked against")
+    summary: list[str] = Field(default_factory=list, description="the findings in plain words, strongest first")
+    warnings: list[str] = Field(default_factory=list, description="metadata that could not be read in full")
 
 
 class ExplanationRecord(BaseModel):
@@ -170,6 +250,7 @@ class AnalysisResult(BaseModel):
     warnings: list[str] = []
     explanations: list[ExplanationRecord] = []
     artifacts: dict[str, str] = Field({}, description="annotated video / report files, relative to result.json")
+    provenance: Provenance | None = Field(None, description="None: the provenance stage was switched off")
     # in-memory only: face crops (RGB uint8) and raw maps of the explained faces, for the renderers
     _explained: list[dict] = PrivateAttr(default_factory=list)
 

@@ -129,6 +129,10 @@ def redact(result: AnalysisResult, pairs: tuple[tuple[str, str], ...]) -> None:
 
     result.warnings = [clean(w) for w in result.warnings]
     result.verdict.reason = clean(result.verdict.reason)
+    if result.verdict.detector_reason:
+        result.verdict.detector_reason = clean(result.verdict.detector_reason)
+    if result.provenance is not None:
+        result.provenance.warnings = [clean(w) for w in result.provenance.warnings]
     for t in result.tracks:
         t.reason = clean(t.reason)
 

@@ -2,7 +2,8 @@
 reason, per-identity table (interval, share above threshold, quality flags, per-model scores of an
 ensemble), a timeline of calibrated P(fake) per identity with the smoothed line, threshold and
 uncertain band (inline SVG), explained faces and why they were chosen, the detector's model card
-("How reliable is this detector?"), settings, timings and warnings. Images are embedded as data URIs,
+("How reliable is this detector?"), the provenance section (Content Credentials and metadata,
+:mod:`fakescope.render.provenance`), settings, timings and warnings. Images are embedded as data URIs,
 so the file can be mailed or archived alone.
 """
 
@@ -19,6 +20,7 @@ from ..aggregate import median_filter
 from ..calibration import logit, sigmoid
 from ..schema import AnalysisResult, write_atomic
 from .annotate import COLOURS, png_bytes
+from .provenance import provenance_html
 
 _PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
@@ -38,6 +40,7 @@ figure{max-width:100%} figcaption{overflow-wrap:anywhere;max-width:100%}
 .cell b{display:block;font-size:.75rem;font-weight:600;color:#333}
 .cbar{display:flex;align-items:center;gap:.4rem;font-size:.8rem;margin:.2rem 0}
 .cbar img{width:240px;height:12px;border:1px solid #bbb}
+.prov th{width:14rem} .prov-summary li{margin:.15rem 0}
 """
 
 
@@ -225,7 +228,7 @@ def render_report(
 <html lang="en"><head><meta charset="utf-8"><title>fakescope report — {e(inp.name)}</title>
 <style>{_CSS}</style></head><body>
 <h1>fakescope report: {e(inp.name)}</h1>
-<p id="verdict"><span class="badge" style="background:{_rgb_hex(v.label)}">{v.label.upper()}</span>
+<p id="verdict"><span class="badge" style="background:{_rgb_hex(v.label)}">{v.label.upper()}</span> {_basis(v)}
 {"" if v.score is None else f" P(fake) {v.score:.2f}" + (f" (90 % interval {_interval(v.interval)})" if v.interval
  else "") + " · "}{e(v.reason)}</p>
 <p class="muted">P(fake) is the detector's calibrated probability: {e(_calibration_note(result))}
@@ -233,6 +236,8 @@ Identities whose score lies in the uncertain band ({e(_band_text(result))}) are 
 <p class="muted">model {e(result.settings.model)} ({e(str(result.settings.weights))}) · detector
 {e(result.settings.detector)} · rule {e(result.settings.rule)} @ {result.settings.threshold:g} ·
 fakescope {e(result.fakescope_version)} · {e(result.created)}</p>
+{_detector_line(result)}
+{provenance_html(result.provenance.model_dump(mode="json") if result.provenance else None)}
 <h2>Identities</h2>
 <table><tr><th>id</th><th>verdict</th><th>P(fake)</th><th>90 % interval</th><th>faces</th>{span_col}
 <th>faces above {result.settings.threshold:g}</th><th>max face P(fake)</th><th>quality flags</th>{model_col}
@@ -251,6 +256,20 @@ faces are not called fake.</p>
 {f"<h2>Warnings</h2><ul>{warn}</ul>" if warn else ""}
 </body></html>
 """
+
+
+def _basis(v) -> str:
+    return "<b>by declaration</b> · " if v.basis == "declaration" else ""
+
+
+def _detector_line(result: AnalysisResult) -> str:
+    """When provenance decided the verdict, the face detector's own verdict beside it."""
+    v = result.verdict
+    if v.basis != "declaration" or v.detector_label is None:
+        return ""
+    score = "" if v.detector_score is None else f", P(fake) {v.detector_score:.2f}"
+    return (f"<p id='detector-verdict'>The face detector alone: <b>{html.escape(v.detector_label)}</b>{score} · "
+            f"{html.escape(v.detector_reason or '')}</p>")
 
 
 def _faces_heading(faces: Sequence[dict]) -> str:

@@ -203,7 +203,8 @@ class AnalysisOptions(BaseModel):
         check_analysis_options(self.to_config())  # the threshold lies in the band in force (one definition)
         return self
 
-    def to_config(self, default_frames: str = "even:32") -> AnalyzeConfig:
+    def to_config(self, default_frames: str = "even:32", trust_anchors: str | None = None) -> AnalyzeConfig:
+        """The analysis settings; ``trust_anchors`` is the server's (a setting, never a request's)."""
         from ..faces import DEFAULT_FACE_DETECTOR
 
         return AnalyzeConfig(
@@ -216,6 +217,7 @@ class AnalysisOptions(BaseModel):
             min_faces=self.min_faces,
             explain=tuple(self.explain),
             explain_per_track=self.explain_per_track,
+            trust_anchors=trust_anchors,
         )
 
 
@@ -401,7 +403,8 @@ class JobStore:
         s = self.settings
         if s.engine == "thread":
             return ThreadExecutor(s.workers, pool=self.pool, on_progress=self._on_progress)
-        warm = AnalysisOptions().to_config(s.default_frames)  # each worker loads the default model up front
+        # each worker loads the default model up front
+        warm = AnalysisOptions().to_config(s.default_frames, s.trust_anchors_path)
         return create_executor(s.engine, s.workers, warm=warm, ray_address=s.ray_address, on_progress=self._on_progress)
 
     def start(self) -> None:
@@ -694,7 +697,7 @@ class JobStore:
             if not inputs:
                 raise MediaError("the uploaded file is missing from the job folder")
             opts = AnalysisOptions.model_validate(job.options)
-            cfg = opts.to_config(s.default_frames)
+            cfg = opts.to_config(s.default_frames, s.trust_anchors_path)
             annotate = s.annotate if opts.annotate is None else opts.annotate
             check()
             task = Task(key=job_id, path=str(inputs[0]), config=cfg, out_dir=str(folder), timeout=s.job_timeout_s,
@@ -791,5 +794,9 @@ def _scrub(result: AnalysisResult, folder: Path, filename: str | None, data_dir:
     clean = lambda t: _clean_paths(t, folder, filename, data_dir)  # noqa: E731
     result.warnings = [clean(w) for w in result.warnings]
     result.verdict.reason = clean(result.verdict.reason)
+    if result.verdict.detector_reason:
+        result.verdict.detector_reason = clean(result.verdict.detector_reason)
+    if result.provenance is not None:
+        result.provenance.warnings = [clean(w) for w in result.provenance.warnings]
     for t in result.tracks:
         t.reason = clean(t.reason)

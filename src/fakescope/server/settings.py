@@ -58,6 +58,10 @@ class ServerSettings(BaseSettings):
     report: bool = Field(True, description="write report.html for each job")
     pdf: bool = Field(True, description="also report.pdf (headless Chromium, when installed)")
     zip: bool = Field(True, description="also result.zip: every result file of the job in one download")
+    trust_anchors: Path | None = Field(
+        None, description="PEM bundle of trust anchors for Content Credentials signers (offline; none: signers "
+        "are reported as not verified against a trust list)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ServerSettings:
@@ -75,7 +79,19 @@ class ServerSettings(BaseSettings):
         self.ui_path = self.ui_path.rstrip("/")
         self.data_dir = self.data_dir.expanduser().resolve()
         self.db_path = (self.db_path or self.data_dir / "jobs.sqlite3").expanduser().resolve()
+        if self.trust_anchors is not None:
+            from ..provenance import TrustAnchorError, load_trust_anchors
+
+            self.trust_anchors = self.trust_anchors.expanduser().resolve()
+            try:  # a missing or empty bundle stops the server at start
+                load_trust_anchors(self.trust_anchors)
+            except TrustAnchorError as e:
+                raise ValueError(str(e).replace("--trust-anchors", "trust_anchors")) from None
         return self
+
+    @property
+    def trust_anchors_path(self) -> str | None:
+        return None if self.trust_anchors is None else str(self.trust_anchors)
 
     @property
     def max_upload_bytes(self) -> int:

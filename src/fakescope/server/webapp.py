@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from ..pipeline import DEFAULT_MODEL
 from ..progress import UNITS, describe
+from ..render.provenance import provenance_html
 from ..rules import DEFAULT_BAND, DEFAULT_RULE, threshold_range
 from .jobs import AnalysisOptions, JobStore, QueueFull, Rejected, options_error
 
@@ -26,7 +27,8 @@ THEME_CSS = """
   letter-spacing:.04em;margin-right:.5em}
 #verdict .fs-fake {background:#c0392b} #verdict .fs-real {background:#1e8449}
 #verdict .fs-inconclusive {background:#7f8c8d} #verdict .fs-uncertain {background:#d68910}
-#verdict .fs-muted {color:#777}
+#verdict .fs-muted {color:#777} #verdict .muted {color:#777;font-size:.85em}
+#verdict table.prov td, #verdict table.prov th {border:1px solid #ddd;padding:.2em .4em;text-align:left}
 #tracks th, #tracks th * {word-break:keep-all !important;overflow-wrap:normal !important;hyphens:none !important}
 #heatmaps .caption-label, #heatmaps figcaption, #heatmaps [class*="caption"] {white-space:normal !important;
   overflow:visible !important;text-overflow:clip !important;max-width:none !important}
@@ -80,12 +82,14 @@ def _verdict_html(result: dict) -> str:
                  "reported uncertain. See “How reliable is this detector?” below.</p>") if band else ""
     name = html.escape(result["input"].get("name") or "")
     return (
-        f"<p><span class='fs-badge fs-{label}'>{label.upper()}</span><b>Verdict: {label}</b>{score}</p>"
+        f"<p><span class='fs-badge fs-{label}'>{label.upper()}</span><b>Verdict: {label}</b>"
+        f"{' (by declaration)' if v.get('basis') == 'declaration' else ''}{score}</p>"
         f"<p>{html.escape(v['reason'])}</p>{band_note}"
         f"<p class='fs-muted'>{name} · {len(result['tracks'])} identit{'y' if len(result['tracks']) == 1 else 'ies'}"
         f" · {sum(len(f['faces']) for f in result['frames'])} faces in {len(result['frames'])} sampled frame(s)"
         f" · model {html.escape(result['settings']['model'])}</p>"
         + "".join(f"<p class='fs-muted'>⚠ {html.escape(w)}</p>" for w in result.get("warnings", []))
+        + provenance_html(result.get("provenance"), heading="h3")
     )
 
 
