@@ -219,7 +219,7 @@ def analyze(
                     "-" if v.score is None else f"{v.score:.2f}",
                     str(r.n_faces),
                     str(len(r.tracks)),
-                    escape(v.reason),
+                    escape(v.headline or v.reason) + (f"\n[dim]{escape(v.reason)}[/]" if v.headline else ""),
                 )
             else:
                 table.add_row(escape(Path(item.path).name), "[bold magenta]error[/]", "-", "-", "-",
@@ -229,10 +229,24 @@ def analyze(
                   heatmap_scale=heatmap_scale)
 
     console.print(table)
+    _print_guidance([it.result for it in items if it.ok and it.result])
     n_bad = sum(not it.ok for it in items)
     console.print(f"results in {out}/ ({len(items) - n_bad} analysed, {n_bad} failed)", highlight=False)
     if n_bad:
         raise typer.Exit(1)
+
+
+def _print_guidance(results) -> None:
+    """Under the table: the REAL caveat and each shown verdict's "what you can do next" line, once each."""
+    seen: dict[str, str] = {}
+    for r in results:
+        v = r.verdict
+        if v.caveat and "caveat" not in seen:
+            seen["caveat"] = f"[yellow]⚠ {escape(v.caveat)}[/]"
+        if v.next_step and v.label not in seen:
+            seen[v.label] = f"[bold]{v.label}:[/] {escape(v.next_step)}"
+    for line in seen.values():
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def _band(text: str | None) -> tuple[float, float] | None:

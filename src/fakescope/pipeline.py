@@ -56,6 +56,7 @@ from .schema import (
     Verdict,
 )
 from .tracking import IouTracker
+from .wording import describe
 
 log = logging.getLogger(__name__)
 
@@ -468,7 +469,7 @@ class Analyzer:
             provenance=provenance,
         )
         result._explained = explained
-        return result
+        return describe(result)  # the verdict's plain sentences, after every stage that can change it
 
     @staticmethod
     def _faces(chosen, face_frame) -> list[dict]:

@@ -161,7 +161,8 @@ def calibrated_rule(
         for name, z in ev.model_logits.items()
     }
     n = agg.n_faces
-    where = f"P(fake) {agg.score:.2f} [{agg.interval[0]:.2f}–{agg.interval[1]:.2f}] from {n} face{'s' * (n != 1)}"
+    faces = f"[{agg.interval[0]:.2f}–{agg.interval[1]:.2f}] from {n} face{'s' * (n != 1)}"
+    where = f"P(fake) {agg.score:.2f} {faces}"
     common = dict(interval=agg.interval, share_above=agg.share_above, model_scores=per_model)
     if len(per_model) > 1:
         above = [m for m, v in per_model.items() if v > hi]
@@ -178,14 +179,24 @@ def calibrated_rule(
                     f"leans fake ({where}), but {soft} of {n} faces are blurry or small, where detectors "
                     "call real faces fake", **common,
                 )
-        return RuleOutcome("fake", agg.score, f"{where} > {hi:g}", **common)
+        # as many decimals as it takes for the printed comparison to be true (never "0.65 > 0.65")
+        return RuleOutcome("fake", agg.score, f"P(fake) {_shown(agg.score, hi, '>')} {faces} > {hi:g}", **common)
     if agg.score < lo:
-        return RuleOutcome("real", agg.score, f"{where} < {lo:g}", **common)
+        return RuleOutcome("real", agg.score, f"P(fake) {_shown(agg.score, lo, '<')} {faces} < {lo:g}", **common)
     if interval_real and agg.interval[1] < 0.5:
         return RuleOutcome("real", agg.score, f"{where}: the whole interval lies below 0.5", **common)
     return RuleOutcome(
         "uncertain", agg.score, f"{where} lies in the uncertain band {lo:g}–{hi:g}", **common
     )
+
+
+def _shown(score: float, bound: float, op: str) -> str:
+    """``score`` printed with the fewest decimals (at least 2) that keep ``score op bound`` true as printed."""
+    for digits in (2, 3, 4, 6):
+        text = f"{score:.{digits}f}"
+        if (float(text) > bound) if op == ">" else (float(text) < bound):
+            return text
+    return f"{score:.8g}"
 
 
 def threshold_range(rule: str, band: tuple[float, float] = DEFAULT_BAND) -> tuple[float, float]:

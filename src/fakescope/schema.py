@@ -131,6 +131,9 @@ class Verdict(BaseModel):
         description="provenance notes beside the verdict: declared_ai, credentials_invalid, declared_capture, "
         "metadata_ai (unsigned generator metadata)",
     )
+    headline: str = Field("", description="plain-language sentence: what the verdict means and rests on")
+    next_step: str = Field("", description="'What you can do next' line")
+    caveat: str | None = Field(None, description="caveat that accompanies the verdict (every 'real')")
     detector_label: Label | None = Field(None, description="the face detector's own verdict when the basis is not it")
     detector_score: float | None = None
     detector_reason: str | None = None

@@ -19,6 +19,7 @@ import numpy as np
 from ..aggregate import median_filter
 from ..calibration import logit, sigmoid
 from ..schema import AnalysisResult, write_atomic
+from ..wording import caveat, headline, next_step
 from .annotate import COLOURS, png_bytes
 from .provenance import provenance_html
 
@@ -40,6 +41,9 @@ figure{max-width:100%} figcaption{overflow-wrap:anywhere;max-width:100%}
 .cell b{display:block;font-size:.75rem;font-weight:600;color:#333}
 .cbar{display:flex;align-items:center;gap:.4rem;font-size:.8rem;margin:.2rem 0}
 .cbar img{width:240px;height:12px;border:1px solid #bbb}
+.headline{font-size:1.15rem;font-weight:600} .headline .badge{margin-right:.5rem}
+.caveat{border-left:4px solid #d68910;background:#fef5e7;padding:.4rem .8rem}
+.next{border-left:4px solid #1f77b4;background:#eef5fb;padding:.4rem .8rem}
 .prov th{width:14rem} .prov-summary li{margin:.15rem 0}
 """
 
@@ -228,9 +232,13 @@ def render_report(
 <html lang="en"><head><meta charset="utf-8"><title>fakescope report — {e(inp.name)}</title>
 <style>{_CSS}</style></head><body>
 <h1>fakescope report: {e(inp.name)}</h1>
-<p id="verdict"><span class="badge" style="background:{_rgb_hex(v.label)}">{v.label.upper()}</span> {_basis(v)}
+<p id="headline" class="headline"><span class="badge" style="background:{_rgb_hex(v.label)}">{v.label.upper()}</span>
+{e(v.headline or headline(result))}</p>
+{_caveat_html(result)}
+<p id="verdict">{_basis(v)}
 {"" if v.score is None else f" P(fake) {v.score:.2f}" + (f" (90 % interval {_interval(v.interval)})" if v.interval
  else "") + " · "}{e(v.reason)}</p>
+<p id="next-step" class="next">{e(v.next_step or next_step(result))}</p>
 <p class="muted">P(fake) is the detector's calibrated probability: {e(_calibration_note(result))}
 Identities whose score lies in the uncertain band ({e(_band_text(result))}) are reported <b>uncertain</b>.</p>
 <p class="muted">model {e(result.settings.model)} ({e(str(result.settings.weights))}) · detector
@@ -270,6 +278,12 @@ def _detector_line(result: AnalysisResult) -> str:
     score = "" if v.detector_score is None else f", P(fake) {v.detector_score:.2f}"
     return (f"<p id='detector-verdict'>The face detector alone: <b>{html.escape(v.detector_label)}</b>{score} · "
             f"{html.escape(v.detector_reason or '')}</p>")
+
+
+def _caveat_html(result: AnalysisResult) -> str:
+    """The caveat box under a REAL badge (never a bare REAL: a forwarded PDF must carry it)."""
+    text = result.verdict.caveat or caveat(result)
+    return f"<p id='caveat' class='caveat'>⚠ {html.escape(text)}</p>" if text else ""
 
 
 def _faces_heading(faces: Sequence[dict]) -> str:

@@ -28,6 +28,8 @@ THEME_CSS = """
 #verdict .fs-fake {background:#c0392b} #verdict .fs-real {background:#1e8449}
 #verdict .fs-inconclusive {background:#7f8c8d} #verdict .fs-uncertain {background:#d68910}
 #verdict .fs-muted {color:#777} #verdict .muted {color:#777;font-size:.85em}
+#verdict .fs-headline {font-size:1.1em} #verdict .fs-caveat {border-left:4px solid #d68910;background:#fef5e7;
+  padding:.3em .7em} #verdict .fs-next {border-left:4px solid #1f77b4;background:#eef5fb;padding:.3em .7em}
 #verdict table.prov td, #verdict table.prov th {border:1px solid #ddd;padding:.2em .4em;text-align:left}
 #tracks th, #tracks th * {word-break:keep-all !important;overflow-wrap:normal !important;hyphens:none !important}
 #heatmaps .caption-label, #heatmaps figcaption, #heatmaps [class*="caption"] {white-space:normal !important;
@@ -71,6 +73,21 @@ def _status_html(text: str) -> str:
     return f"<p class='fs-muted'>{html.escape(text)}</p>"
 
 
+def _wording(result: dict) -> dict:
+    """The verdict's plain sentences (recomputed for results stored before they were recorded)."""
+    v = result["verdict"]
+    if v.get("headline"):
+        return {"headline": v["headline"], "next_step": v.get("next_step") or "", "caveat": v.get("caveat")}
+    from ..schema import AnalysisResult
+    from ..wording import caveat, headline, next_step
+
+    try:
+        r = AnalysisResult.model_validate(result)
+    except Exception:  # an unreadable old result: its reason is all there is
+        return {"headline": v.get("reason", ""), "next_step": "", "caveat": None}
+    return {"headline": headline(r), "next_step": next_step(r), "caveat": caveat(r)}
+
+
 def _verdict_html(result: dict) -> str:
     v = result["verdict"]
     label = v["label"]
@@ -81,10 +98,14 @@ def _verdict_html(result: dict) -> str:
     band_note = (f"<p class='fs-muted'>P(fake) is calibrated; identities between {band[0]:g} and {band[1]:g} are "
                  "reported uncertain. See “How reliable is this detector?” below.</p>") if band else ""
     name = html.escape(result["input"].get("name") or "")
+    words = _wording(result)
+    caveat = (f"<p class='fs-caveat' id='caveat'>⚠ {html.escape(words['caveat'])}</p>" if words["caveat"] else "")
     return (
-        f"<p><span class='fs-badge fs-{label}'>{label.upper()}</span><b>Verdict: {label}</b>"
-        f"{' (by declaration)' if v.get('basis') == 'declaration' else ''}{score}</p>"
-        f"<p>{html.escape(v['reason'])}</p>{band_note}"
+        f"<p class='fs-headline'><span class='fs-badge fs-{label}'>{label.upper()}</span>"
+        f"<b>{html.escape(words['headline'])}</b></p>{caveat}"
+        f"<p>Verdict: {label}{' (by declaration)' if v.get('basis') == 'declaration' else ''}{score} · "
+        f"{html.escape(v['reason'])}</p>"
+        f"<p class='fs-next' id='next-step'>{html.escape(words['next_step'])}</p>{band_note}"
         f"<p class='fs-muted'>{name} · {len(result['tracks'])} identit{'y' if len(result['tracks']) == 1 else 'ies'}"
         f" · {sum(len(f['faces']) for f in result['frames'])} faces in {len(result['frames'])} sampled frame(s)"
         f" · model {html.escape(result['settings']['model'])}</p>"
