@@ -33,6 +33,7 @@ KILLED = {1, 3, 37}  # mutmut exit codes: test failure, pytest internal error, t
 SURVIVED = {0}
 NO_TESTS = {5, 33}
 TIMEOUT = {36, 24, -24, 152, 255}
+PYTEST_ARGS = ["-q", "-p", "no:cacheprovider", "-W", "ignore", "-x"]
 
 
 def _toml_list(values: list[str]) -> str:
@@ -51,7 +52,7 @@ def prepare(name: str, group: dict) -> Path:
         "\n[tool.mutmut]\n"
         f"only_mutate = {_toml_list(group['mutate'])}\n"
         f"pytest_add_cli_args_test_selection = {_toml_list(group['tests'])}\n"
-        'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-W", "ignore", "-x"]\n'
+        f"pytest_add_cli_args = {_toml_list(PYTEST_ARGS + group.get('pytest_args', []))}\n"
         'also_copy = ["scripts/"]\n'
         'process_isolation = "forkserver"\n'
     )
@@ -96,21 +97,37 @@ def collect(name: str) -> dict[str, Counter]:
     return per
 
 
+_DIFFS = """
+import json, sys
+from mutmut.__main__ import SourceFileMutationData, walk_mutatable_files
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+out = []
+for path in walk_mutatable_files():
+    m = SourceFileMutationData(path=path)
+    m.load()
+    for key, code in m.exit_code_by_key.items():
+        if code == 0:
+            out.append((key, get_diff_for_mutant(key, path=m.path)))
+json.dump(out, sys.stdout)
+"""
+
+
 def survivors(name: str) -> list[tuple[str, str]]:
+    """(mutant, diff) of every survivor, from one process in the group's folder (``mutmut show`` per mutant
+    takes a second each)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    mutmut = shutil.which("mutmut", path=str(Path(sys.executable).parent)) or "mutmut"
     work = BUILD / name
     if not (work / "mutants").is_dir():
         return []
-    out = subprocess.run([mutmut, "results"], cwd=work, env=env, capture_output=True, text=True).stdout
+    res = subprocess.run([sys.executable, "-c", _DIFFS], cwd=work, env=env, capture_output=True, text=True)
+    if res.returncode != 0:
+        print(f"[{name}] could not list the survivors' diffs: {res.stderr.strip()[-300:]}", file=sys.stderr)
+        return []
     found = []
-    for line in out.splitlines():
-        key, _, status = line.strip().rpartition(": ")
-        if status == "survived":
-            diff = subprocess.run([mutmut, "show", key], cwd=work, env=env, capture_output=True, text=True).stdout
-            lines = [x for x in diff.splitlines() if x[:1] in "+-" and x[:3] not in ("+++", "---")]
-            found.append((key, "\n".join(lines)))
-    return found
+    for key, diff in json.loads(res.stdout):
+        lines = [x for x in diff.splitlines() if x[:1] in "+-" and x[:3] not in ("+++", "---")]
+        found.append((key, "\n".join(lines)))
+    return sorted(found)
 
 
 def report(names: list[str]) -> str:

@@ -193,3 +193,26 @@ def test_console_script_preloads_tcmalloc(tmp_path):
     p = subprocess.run([exe, "analyze", str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "o")],
                        capture_output=True, text=True, timeout=300, env=env)
     assert p.returncode != 0 and "missing.mp4" in p.stderr + p.stdout
+
+
+def test_threshold_outside_the_band_is_a_usage_error(tmp_path, samples):
+    """Exit 2 with the allowed range before any input is read, in analyze and in batch (issue 22, item 5)."""
+    from typer.testing import CliRunner
+
+    from fakescope.cli import app
+
+    runner = CliRunner()
+    photo = samples / "multi_face.jpg"
+    r = runner.invoke(app, ["analyze", str(photo), "--threshold", "0.2", "--out", str(tmp_path / "a")])
+    assert r.exit_code == 2 and "outside the allowed range 0.35–0.65" in r.output, r.output
+    assert not (tmp_path / "a").exists()
+    r = runner.invoke(app, ["batch", str(photo), "--threshold", "0.7", "--out", str(tmp_path / "b")])
+    assert r.exit_code == 2 and "outside the allowed range 0.35–0.65" in r.output, r.output
+    assert not (tmp_path / "b" / "batch.sqlite3").exists()
+    # the band and the rule move the range
+    r = runner.invoke(app, ["analyze", str(photo), "--threshold", "0.2", "--band", "0.1,0.9", "--no-report",
+                            "--out", str(tmp_path / "c")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["analyze", str(photo), "--threshold", "0.2", "--rule", "mean", "--no-report",
+                            "--out", str(tmp_path / "d")])  # fmt: skip
+    assert r.exit_code == 0, r.output

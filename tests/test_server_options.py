@@ -140,3 +140,17 @@ def test_real_result_survives_a_restart(tmp_path, samples):
         assert len(faces(again["result"])) == 1 and again["result"]["verdict"]["label"] in ("real", "fake", "uncertain")
         listed = client.get("/v1/analyses").json()
         assert [j["id"] for j in listed] == [job["id"]] and listed[0]["result"] is None
+
+
+def test_a_threshold_outside_the_band_is_refused_at_submission(tmp_path, photo):
+    """422 with the allowed range, from the one definition (rules.threshold_range); nothing is queued."""
+    with client_for(tmp_path) as client:
+        for bad in ("0.2", "0.7", "1.5"):
+            r = client.post("/v1/analyses", files={"file": (photo.name, photo.read_bytes())},
+                            data={"threshold": bad})  # fmt: skip
+            assert r.status_code == 422, r.text
+            if bad != "1.5":
+                assert "outside the allowed range 0.35–0.65" in r.text, r.text
+        assert client.get("/v1/analyses").json() == []  # nothing queued
+        ok = submit(client, photo, data={"threshold": "0.2", "rule": "mean", "model": "mesoinception4"})
+        assert ok["result"]["settings"]["threshold"] == 0.2

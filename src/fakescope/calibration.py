@@ -95,7 +95,10 @@ class Calibration:
             raise ValueError(f"{path}: cannot read calibration file ({e.__class__.__name__})") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path}: not a fakescope calibration file")
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except (TypeError, ValueError) as e:  # wrong format tag, fields of the wrong type or out of range
+            raise ValueError(f"{path}: {e}") from None
 
 
 def sigmoid(z: np.ndarray | float) -> np.ndarray:

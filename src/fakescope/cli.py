@@ -86,9 +86,9 @@ def analysis_config(*, model: str, weights: str = "default", checkpoint: Path | 
     """analyze's options → AnalyzeConfig (raises ValueError / FakescopeError on a bad value)."""
     from .faces import DEFAULT_FACE_DETECTOR
     from .media import Sampling
-    from .pipeline import AnalyzeConfig
+    from .pipeline import AnalyzeConfig, check_analysis_options
 
-    return AnalyzeConfig(
+    cfg = AnalyzeConfig(
         model=model,
         weights=None if weights.lower() == "none" else weights,
         checkpoint_path=str(checkpoint) if checkpoint else None,
@@ -111,6 +111,8 @@ def analysis_config(*, model: str, weights: str = "default", checkpoint: Path | 
         provenance=provenance,
         trust_anchors=str(Path(trust_anchors).expanduser().resolve()) if trust_anchors else None,
     )
+    check_analysis_options(cfg)  # ranges that depend on other options (the threshold lies in the band)
+    return cfg
 
 
 @app.command()
@@ -135,7 +137,9 @@ def analyze(
     frames: Annotated[str, typer.Option(help="Frame sampling: even:N, every:K, all, or N.")] = "even:32",
     rule: Annotated[str, typer.Option(help="Verdict rule (see `fakescope rules`).")] = "calibrated",
     threshold: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Calibrated P(fake) above which a face counts as fake.")
+        float, typer.Option(min=0.0, max=1.0, help="Calibrated P(fake) above which a face counts as fake (rule "
+                            "'calibrated': inside the uncertain band; it sets the share of faces above it and when "
+                            "a briefly seen identity leans fake, the band decides the verdict).")
     ] = 0.5,
     min_faces: Annotated[
         int | None, typer.Option(min=1, help="Fewest faces a track needs (default 1 image, 3 video).")

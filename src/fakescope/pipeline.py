@@ -33,7 +33,16 @@ from .models import create_model, get_model_info, sha256_file
 from .progress import with_stage
 from .provenance import ProvenanceReader, apply_provenance
 from .quality import MediaQuality, QualityConfig, assess_face, media_quality_for
-from .rules import DEFAULT_BAND, DEFAULT_RULE, RuleOutcome, TrackEvidence, get_rule, judge_track, judge_video
+from .rules import (
+    DEFAULT_BAND,
+    DEFAULT_RULE,
+    RuleOutcome,
+    TrackEvidence,
+    check_threshold,
+    get_rule,
+    judge_track,
+    judge_video,
+)
 from .schema import (
     AnalysisResult,
     ExplanationRecord,
@@ -137,6 +146,32 @@ def parse_models(spec: str, weights: str | None) -> list[tuple[str, str | None]]
     return out
 
 
+def band_in_force(cfg: AnalyzeConfig) -> tuple[float, float]:
+    """The uncertain band an analysis with ``cfg`` will use, found without loading a model (for checks where
+    an option enters): ``cfg.band``, else the band of the first model's calibration (the shipped one for
+    'default', the first file's otherwise), else :data:`DEFAULT_BAND` — as :attr:`Analyzer.band` does."""
+    if cfg.band is not None:
+        return float(cfg.band[0]), float(cfg.band[1])
+    name, tag = parse_models(cfg.model, cfg.weights)[0]
+    source = (cfg.calibration or "none").split(",")[0].strip()
+    cal = None
+    if source == "default" and cfg.checkpoint_path is None:
+        try:
+            info = get_model_info(name)
+        except Exception:  # an unknown model is reported by the model check itself
+            return DEFAULT_BAND
+        cal = shipped_calibration(name, info.default_weights if tag == "default" else tag)
+    elif source not in ("none", "default"):
+        cal = Calibration.load(source)
+    band = cal.band if cal is not None else Calibration().band
+    return float(band[0]), float(band[1])
+
+
+def check_analysis_options(cfg: AnalyzeConfig) -> None:
+    """Range checks of an analysis' options where they enter (CLI, HTTP API): ValueError with the allowed range."""
+    check_threshold(cfg.rule, cfg.threshold, band_in_force(cfg))
+
+
 class Analyzer:
     """Holds loaded models and a face detector; analyses one input per :meth:`analyze` call."""
 
@@ -177,6 +212,7 @@ class Analyzer:
         self.model = self.members[0].model  # the model explanations are computed on
         self.input_size = self.model.info.input_size
         self.classifier = self.members[0].classifier
+        self._check_threshold()  # before any input: a threshold outside the band is a usage error
         self.detector = create_face_detector(
             cfg.detector, threshold=cfg.det_threshold, max_side=cfg.detect_max_side, min_size=cfg.min_face_size
         )
@@ -226,6 +262,9 @@ class Analyzer:
 
             return autocast_bf16(model)
         return to_channels_last(model)  # exact; 1.3–1.8× faster CNN forwards on a CPU
+
+    def _check_threshold(self) -> None:
+        check_threshold(self.config.rule, self.config.threshold, self.band)
 
     @property
     def band(self) -> tuple[float, float]:

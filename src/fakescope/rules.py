@@ -188,6 +188,24 @@ def calibrated_rule(
     )
 
 
+def threshold_range(rule: str, band: tuple[float, float] = DEFAULT_BAND) -> tuple[float, float]:
+    """The thresholds a rule accepts — the one definition that the CLI (exit 2), the HTTP API (422), the web
+    app's slider and :class:`fakescope.pipeline.Analyzer` check against. The ``calibrated`` rule decides with
+    its uncertain band, so its threshold (which faces count as "above", and when a briefly seen identity
+    leans fake) must lie inside the band; the seeds' rules take any probability."""
+    if rule == "calibrated":
+        return float(band[0]), float(band[1])
+    return 0.0, 1.0
+
+
+def check_threshold(rule: str, threshold: float, band: tuple[float, float] = DEFAULT_BAND) -> None:
+    """ValueError naming the allowed range when ``threshold`` lies outside :func:`threshold_range`."""
+    lo, hi = threshold_range(rule, band)
+    if not (lo <= threshold <= hi):
+        why = " (the uncertain band in force)" if rule == "calibrated" else ""
+        raise ValueError(f"threshold {threshold:g} is outside the allowed range {lo:g}–{hi:g} for rule {rule!r}{why}")
+
+
 def judge_track(
     evidence, rule: str = DEFAULT_RULE, threshold: float = 0.5, min_faces: int = 1, **params
 ) -> RuleOutcome:

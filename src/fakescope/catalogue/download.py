@@ -183,7 +183,9 @@ def _http_once(url: str, part: Path, offset: int, progress: Progress | None, tim
             first = offset == 0
             while True:
                 try:
-                    block = resp.read(_CHUNK)
+                    # read1: what has arrived, up to a chunk; a stall past the timeout then loses nothing
+                    # already received (read() would drop its partial chunk), so the resume starts there
+                    block = resp.read1(_CHUNK)
                 except http.client.IncompleteRead as e:
                     f.write(e.partial)
                     return False

@@ -198,6 +198,9 @@ class AnalysisOptions(BaseModel):
                 reason = bad.get(explainer_class(m).name)
                 if reason:
                     raise ValueError(f"explainer {m!r} cannot explain model {explained_model!r}: {reason}")
+        from ..pipeline import check_analysis_options
+
+        check_analysis_options(self.to_config())  # the threshold lies in the band in force (one definition)
         return self
 
     def to_config(self, default_frames: str = "even:32", trust_anchors: str | None = None) -> AnalyzeConfig:

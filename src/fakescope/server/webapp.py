@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from ..pipeline import DEFAULT_MODEL
 from ..progress import UNITS, describe
 from ..render.provenance import provenance_html
-from ..rules import DEFAULT_RULE
+from ..rules import DEFAULT_BAND, DEFAULT_RULE, threshold_range
 from .jobs import AnalysisOptions, JobStore, QueueFull, Rejected, options_error
 
 THEME_CSS = """
@@ -201,7 +201,11 @@ def build_demo(store: JobStore) -> gr.Blocks:
                     )
                     frames = gr.Textbox(settings.default_frames, label="Frames (even:N, every:K, all)")
                     rule = gr.Dropdown(rules, value=DEFAULT_RULE, label="Verdict rule")
-                    threshold = gr.Slider(0.0, 1.0, value=0.5, step=0.01, label="P(fake) threshold")
+                    # the slider spans exactly the range the API accepts for the chosen rule (rules.threshold_range)
+                    threshold = gr.Slider(*threshold_range(DEFAULT_RULE, DEFAULT_BAND), value=0.5, step=0.01,
+                                          label="P(fake) threshold", elem_id="threshold",
+                                          info="rule 'calibrated': inside the uncertain band; it sets which faces "
+                                               "count as above it — the band decides the verdict")
                 with gr.Row():
                     run = gr.Button("Analyse", variant="primary", elem_id="analyse")
                     stop = gr.Button("Cancel", variant="stop", elem_id="cancel")
@@ -332,6 +336,12 @@ def build_demo(store: JobStore) -> gr.Blocks:
             return gr.update(choices=offered, value=[m for m in (chosen or []) if m in offered])
 
         model.change(model_changed, [model, explain], explain, api_name=False)
+
+        def rule_changed(name: str | None, value: float | None) -> dict:
+            lo, hi = threshold_range(name or DEFAULT_RULE, DEFAULT_BAND)
+            return gr.update(minimum=lo, maximum=hi, value=min(max(float(value or 0.5), lo), hi))
+
+        rule.change(rule_changed, [rule, threshold], threshold, api_name=False)
 
         def session_gone(request: gr.Request) -> None:  # the tab was closed or reloaded
             sessions.close(getattr(request, "session_hash", None))

@@ -1,0 +1,331 @@
+"""The batch results store and the batch driver's keys and resume, without models (fast; mutation group "store").
+
+`run_archive` is driven through a scripted executor: each input's text says what the "analysis" does
+(``ok <verdict>``, ``fail``), so a test asserts what a user sees — which inputs were analysed again, which
+were skipped, what the results table and `results.csv` say — in milliseconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import multiprocessing as mp
+from concurrent.futures import Future
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from fakescope.archive import run as run_mod
+from fakescope.archive.report import with_duplicates, write_report
+from fakescope.archive.run import BatchOptions, run_archive
+from fakescope.archive.store import (
+    DB_NAME,
+    BatchLock,
+    ResultStore,
+    StoreError,
+    config_from_dict,
+    result_dir,
+    settings_hash,
+    sha256_of,
+)
+from fakescope.engine import Outcome
+from fakescope.engine.base import Executor
+from fakescope.media import Sampling
+from fakescope.pipeline import AnalyzeConfig, config_dict
+
+
+class ScriptedExecutor(Executor):
+    """Resolves each task from its input's text: ``ok <verdict>`` or ``fail``; counts what it analysed."""
+
+    name = "scripted"
+    workers = 1
+    analysed: list[str] = []
+    interrupt_after: int | None = None
+
+    def __init__(self, *a, **k) -> None:
+        pass
+
+    def submit(self, task):
+        cls = ScriptedExecutor
+        if cls.interrupt_after is not None and len(cls.analysed) >= cls.interrupt_after:
+            raise KeyboardInterrupt
+        cls.analysed.append(Path(task.path).name)
+        text = Path(task.path).read_text().split()
+        fut: Future = Future()
+        if text[0] == "ok":
+            res = json.dumps({"input": Path(task.path).name, "verdict": text[1]})
+            fut.set_result(Outcome(task.key, ok=True, result_json=res, seconds=0.01, worker="w",
+                                   summary={"verdict": text[1], "score": 0.5, "n_faces": 3,
+                                            "timings": {"decode": 0.1}}))
+        else:
+            fut.set_result(Outcome(task.key, ok=False, error=f"{Path(task.path).name}: cannot decode", attempts=2))
+        return fut
+
+    def close(self, cancel: bool = False) -> None:
+        pass
+
+
+@pytest.fixture
+def scripted(monkeypatch):
+    ScriptedExecutor.analysed = []
+    ScriptedExecutor.interrupt_after = None
+    monkeypatch.setattr(run_mod, "create_executor", lambda *a, **k: ScriptedExecutor())
+    return ScriptedExecutor
+
+
+def _inputs(folder: Path, **texts: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in texts.items():
+        (folder / f"{name}.mp4").write_text(text)
+    return folder
+
+
+def _status(out: Path) -> dict[str, str]:
+    with ResultStore(out) as s:
+        return {r["name"]: r["status"] for r in s.rows()}
+
+
+CFG = AnalyzeConfig()
+
+
+def test_batch_records_each_input_and_a_rerun_analyses_nothing_again(tmp_path, scripted):
+    src = _inputs(tmp_path / "in", a="ok fake", b="ok real", c="fail")
+    out = tmp_path / "out"
+    s = run_archive([src], out, CFG, BatchOptions(engine="thread"))
+    assert (s.inputs, s.analysed, s.failed, s.already_done, s.already_failed) == (3, 2, 1, 0, 0)
+    assert sorted(scripted.analysed) == ["a.mp4", "b.mp4", "c.mp4"]
+    assert s.failures == [(str(src / "c.mp4"), "c.mp4: cannot decode")]
+    rows = {r["name"]: r for r in ResultStore(out).rows()}
+    assert rows["a.mp4"]["verdict"] == "fake" and rows["b.mp4"]["verdict"] == "real"
+    assert rows["c.mp4"]["error"] == "c.mp4: cannot decode" and rows["c.mp4"]["attempts"] == 2
+    assert rows["a.mp4"]["n_faces"] == 3 and rows["a.mp4"]["t_decode"] == 0.1
+    # result.json written where the row says, atomically, before the row says done
+    res = out / rows["a.mp4"]["result_path"]
+    assert json.loads(res.read_text())["verdict"] == "fake"
+    assert rows["c.mp4"]["result_path"] is None
+
+    scripted.analysed = []
+    s2 = run_archive([src], out, CFG, BatchOptions(engine="thread"))
+    assert scripted.analysed == []
+    assert (s2.inputs, s2.analysed, s2.failed, s2.already_done, s2.already_failed) == (3, 0, 0, 2, 1)
+
+    s3 = run_archive([src], out, CFG, BatchOptions(engine="thread", retry_failed=True))
+    assert scripted.analysed == ["c.mp4"] and (s3.already_done, s3.already_failed, s3.failed) == (2, 0, 1)
+
+
+def test_changed_content_or_changed_settings_analyse_again(tmp_path, scripted):
+    src = _inputs(tmp_path / "in", a="ok fake", b="ok real")
+    out = tmp_path / "out"
+    run_archive([src], out, CFG, BatchOptions(engine="thread"))
+    (src / "b.mp4").write_text("ok uncertain")  # new bytes: a new key
+    scripted.analysed = []
+    s = run_archive([src], out, CFG, BatchOptions(engine="thread"))
+    assert scripted.analysed == ["b.mp4"] and s.already_done == 1
+    scripted.analysed = []
+    s = run_archive([src], out, replace(CFG, threshold=0.7), BatchOptions(engine="thread"))
+    assert sorted(scripted.analysed) == ["a.mp4", "b.mp4"] and s.already_done == 0
+    scripted.analysed = []
+    s = run_archive([src], out, replace(CFG, batch_size=3), BatchOptions(engine="thread"))
+    assert scripted.analysed == [] and s.already_done == 2  # how fast, not what: same results
+
+
+def test_identical_files_are_analysed_once_and_listed_under_every_name(tmp_path, scripted):
+    src = _inputs(tmp_path / "in", a="ok fake", copy_of_a="ok fake", b="ok real")
+    out = tmp_path / "out"
+    s = run_archive([src], out, CFG, BatchOptions(engine="thread"))
+    assert s.inputs == 2 and len(scripted.analysed) == 2
+    files = write_report(out)
+    rows = list(csv.DictReader((out / "report" / "results.csv").open()))
+    names = {r["name"]: r for r in rows}
+    assert set(names) == {"a.mp4", "copy_of_a.mp4", "b.mp4"}
+    shared = [r for r in rows if r["same_as"]]
+    assert len(shared) == 1 and shared[0]["verdict"] == "fake"
+    assert shared[0]["same_as"] != shared[0]["path"]
+    assert files.rows == 2 and files.counts == {"fake": 1, "real": 1}
+
+
+def test_missing_and_odd_inputs_fail_early_without_stopping_the_others(tmp_path, scripted):
+    src = _inputs(tmp_path / "in", a="ok fake")
+    fifo = tmp_path / "in" / "pipe.mp4"
+    import os
+
+    os.mkfifo(fifo)
+    lst = tmp_path / "list.txt"
+    lst.write_text(f"{src / 'a.mp4'}\n{tmp_path / 'gone.mp4'}\n{fifo}\n")
+    out = tmp_path / "out"
+    s = run_archive([lst], out, CFG, BatchOptions(engine="thread"))
+    assert s.analysed == 1 and s.failed == 2 and scripted.analysed == ["a.mp4"]
+    errors = dict(s.failures)
+    assert "no such file" in errors[str(tmp_path / "gone.mp4")]
+    assert "not a regular file" in errors[str(fifo)]
+    st = _status(out)
+    assert st == {"a.mp4": "done", "gone.mp4": "failed", "pipe.mp4": "failed"}
+
+
+def test_an_interrupted_batch_resumes_where_it_stopped(tmp_path, scripted):
+    src = _inputs(tmp_path / "in", a="ok fake 1", b="ok real 2", c="ok real 3", d="ok fake 4")
+    out = tmp_path / "out"
+    scripted.interrupt_after = 2
+    s = run_archive([src], out, CFG, BatchOptions(engine="thread"))
+    assert s.interrupted and s.analysed == 2
+    st = _status(out)
+    assert sorted(st.values()) == ["done", "done", "pending", "pending"]  # nothing left "running"
+    first = set(scripted.analysed)
+    scripted.interrupt_after = None
+    scripted.analysed = []
+    s = run_archive([src], out, CFG, BatchOptions(engine="thread"))
+    assert not s.interrupted and s.already_done == 2 and s.analysed == 2
+    assert first.isdisjoint(scripted.analysed) and len(scripted.analysed) == 2
+    assert set(_status(out).values()) == {"done"}
+
+
+def test_rows_left_running_by_a_killed_run_go_back_to_pending(tmp_path):
+    with ResultStore(tmp_path) as s:
+        key = s.register_settings(CFG)
+        other = s.register_settings(replace(CFG, threshold=0.6))
+        s.add("a" * 64, key, "/x/a.mp4", "a.mp4", 1)
+        s.add("b" * 64, other, "/x/b.mp4", "b.mp4", 1)
+        s.add("c" * 64, key, "/x/c.mp4", "c.mp4", 1)
+        s.mark_running("a" * 64, key, "process")
+        s.mark_running("b" * 64, other, "process")
+        assert s.rows(key, "running")[0]["engine"] == "process"
+        assert s.requeue(key) == 1  # only this settings' rows
+        assert s.counts(key) == {"pending": 2} and s.counts(other) == {"running": 1}
+        assert s.counts() == {"pending": 2, "running": 1}
+        assert s.requeue() == 1 and s.counts() == {"pending": 3}
+        assert s.rows(key, "pending")[0]["started"] is None
+
+
+def test_add_keeps_the_first_row_of_a_key_and_records_outcomes(tmp_path):
+    with ResultStore(tmp_path) as s:
+        key = s.register_settings(CFG)
+        row = s.add("d" * 64, key, "/x/one.mp4", "one.mp4", 10)
+        assert row["status"] == "pending" and row["size_bytes"] == 10 and row["attempts"] == 0
+        s.record("d" * 64, key, Outcome("k", ok=True, seconds=1.23456, summary={"verdict": "real"}), "r/x.json", "ray")
+        again = s.add("d" * 64, key, "/x/two.mp4", "two.mp4", 10)
+        assert again["status"] == "done" and again["name"] == "one.mp4" and again["verdict"] == "real"
+        assert again["seconds"] == 1.2346 and again["engine"] == "ray" and again["result_path"] == "r/x.json"
+        s.fail_now("d" * 64, key, "gone")
+        r = s.rows(key)[0]
+        assert (r["status"], r["error"], r["attempts"]) == ("failed", "gone", 0)
+        assert s.rows(status="done") == [] and len(s.rows(status="failed")) == 1
+
+
+def test_runs_and_settings_are_kept_for_resume(tmp_path):
+    cfg = replace(CFG, sampling=Sampling.parse("every:5"), threshold=0.6, band=(0.3, 0.7))
+    with ResultStore(tmp_path) as s:
+        assert s.last_run() is None
+        key = s.register_settings(cfg)
+        assert s.register_settings(cfg) == key
+        r1 = s.start_run(key, ["a"], {"engine": "thread"})
+        r2 = s.start_run(key, ["b", "c"], {"engine": "process"})
+        assert r2 > r1
+        last = s.last_run()
+        assert last["id"] == r2 and last["sources"] == ["b", "c"] and last["options"] == {"engine": "process"}
+        assert last["finished"] is None and last["settings"] == key
+        s.finish_run(r2)
+        assert s.last_run()["finished"]
+        back = s.settings_config(key)
+        assert s.settings_config("nope") is None
+    assert back == cfg and config_dict(back) == config_dict(cfg)
+
+
+def test_settings_hash_ignores_speed_only_options_and_round_trips():
+    k1, d1 = settings_hash(CFG)
+    assert len(k1) == 16 and "batch_size" not in d1
+    assert settings_hash(replace(CFG, batch_size=CFG.batch_size + 5))[0] == k1
+    assert settings_hash(replace(CFG, threshold=0.61))[0] != k1
+    assert settings_hash(replace(CFG, sampling=Sampling.parse("even:8")))[0] != k1
+    assert config_from_dict(config_dict(CFG)) == CFG
+    assert config_from_dict({"sampling": "every:3"}).sampling == Sampling.parse("every:3")
+
+
+def test_file_hash_is_cached_by_size_and_mtime(tmp_path):
+    f = tmp_path / "v.mp4"
+    f.write_bytes(b"x" * 3000)
+    with ResultStore(tmp_path / "out") as s:
+        h = s.file_hash(f)
+        assert h == sha256_of(f) == sha256_of(f, chunk=7)
+        import os
+
+        st = f.stat()
+        f.write_bytes(b"y" * 3000)  # same size; pretend the mtime did not move: the cache answers
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert s.file_hash(f) == h
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+        assert s.file_hash(f) == sha256_of(f) != h
+        f.write_bytes(b"y" * 3001)
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+        assert s.file_hash(f) == sha256_of(f)
+        g = tmp_path / "w.mp4"
+        g.write_bytes(b"y" * 3001)
+        s.file_hash(g)
+        assert s.paths_by_sha256()[sha256_of(g)] == sorted([str(f.resolve()), str(g.resolve())])
+
+
+def test_result_folders_are_stable_unique_and_safe(tmp_path):
+    a = result_dir(tmp_path, "clip one.mp4", "ab" * 32, "0123456789abcdef")
+    assert a == tmp_path / "results" / "clip_one-abababababab-01234567"
+    assert result_dir(tmp_path, "clip one.mp4", "ab" * 32, "0123456789abcdef") == a
+    assert result_dir(tmp_path, "clip one.mp4", "cd" * 32, "0123456789abcdef") != a
+    assert result_dir(tmp_path, "clip one.mp4", "ab" * 32, "fedcba9876543210") != a
+    odd = result_dir(tmp_path, "../../etc/passwd", "path:/etc/../x", "0123456789abcdef")
+    assert odd.parent == tmp_path / "results" and odd.name.startswith("passwd-")
+    digest = odd.name.split("-")[1]
+    assert len(digest) == 12 and all(c in "0123456789abcdef" for c in digest)
+    long = result_dir(tmp_path, "n" * 300 + ".mp4", "ab" * 32, "0123456789abcdef")
+    assert long.name == "n" * 60 + "-abababababab-01234567"
+    assert result_dir(tmp_path, "....mp4", "ab" * 32, "01234567").name.startswith("...-")
+    assert result_dir(tmp_path, ".mp4", "ab" * 32, "01234567").name.startswith(".mp4-")
+
+
+def test_store_errors_say_how_to_recover(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(StoreError, match="exists and is not a folder"):
+        ResultStore(f)
+    with pytest.raises(StoreError, match="cannot create"):
+        ResultStore(f / "sub")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / DB_NAME).write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="damaged .* move it away"):
+        ResultStore(bad)
+    with pytest.raises(FileNotFoundError, match="no batch results here"):
+        write_report(tmp_path / "empty")
+
+
+def _hold_lock(folder, ready, release):
+    with BatchLock(folder):
+        ready.set()
+        release.wait(20)
+
+
+def test_one_batch_writer_per_folder_across_processes(tmp_path):
+    ctx = mp.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    p = ctx.Process(target=_hold_lock, args=(tmp_path, ready, release))
+    p.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(StoreError, match=rf"another batch is writing to .* \(pid {p.pid}\)"):
+            with BatchLock(tmp_path):
+                pass
+    finally:
+        release.set()
+        p.join(20)
+    with BatchLock(tmp_path) as lock:  # released when its holder ended
+        assert lock._fd is not None
+        with pytest.raises(StoreError, match="another batch"):
+            with BatchLock(tmp_path):
+                pass
+    with BatchLock(tmp_path):  # and released on exit in this process too
+        pass
+
+
+def test_with_duplicates_gives_every_name_one_row():
+    rows = [{"sha256": "s1", "path": "/a", "name": "a"}, {"sha256": "s2", "path": "/b", "name": "b"}]
+    out = with_duplicates(rows, {"s1": ["/a", "/z/c"], "s2": ["/b"]})
+    assert [(r["path"], r["name"], r["same_as"]) for r in out] == [("/a", "a", ""), ("/z/c", "c", "/a"),
+                                                                    ("/b", "b", "")]

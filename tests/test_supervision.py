@@ -1,0 +1,212 @@
+"""The supervision loop shared by the process and Ray engines: retries, timeouts, cancellation and workers
+that cannot start, driven through an in-process backend whose "workers" follow a script (fast; mutation
+group "engine"). The real process and Ray backends are tested end to end in test_batch.py and
+test_server_engines.py."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import CancelledError
+
+import pytest
+
+from fakescope.engine import Outcome, Task
+from fakescope.engine.supervised import Backend, Slot, SupervisedExecutor
+from fakescope.pipeline import AnalyzeConfig
+
+
+class ScriptBackend(Backend):
+    """Each task's path says what its worker does: ``ok``, ``die``, ``die-once``, ``hang``, ``slow:S``,
+    ``progress``, ``handover`` (the worker is gone when given the task, once)."""
+
+    name = "script"
+
+    def __init__(self, start: list[str] | None = None) -> None:
+        self.start = list(start or [])  # how each successive spawn goes: "ok", "died", "fatal"
+        self.spawned = 0
+        self.killed: list[int] = []
+        self.events: dict[int, list[tuple]] = {}
+        self.seen: dict[str, int] = {}
+        self.timers: dict[int, tuple[float, tuple]] = {}
+        self.lock = threading.Lock()
+        self.shut = False
+
+    def spawn(self, index: int) -> Slot:
+        self.spawned += 1
+        slot = Slot(index, name=f"w{self.spawned}")
+        how = self.start.pop(0) if self.start else "ok"
+        with self.lock:
+            self.events[id(slot)] = [("ready",)] if how == "ok" else [(how, f"cannot load the model ({how})")]
+        return slot
+
+    def begin(self, slot: Slot, task: Task) -> None:
+        n = self.seen[task.path] = self.seen.get(task.path, 0) + 1
+        kind = task.path
+        if kind == "handover" and n == 1:
+            raise BrokenPipeError("worker gone")
+        with self.lock:
+            ev = self.events.setdefault(id(slot), [])
+            if kind in ("ok", "handover") or (kind == "die-once" and n > 1):
+                ev.append(("done", Outcome(task.key, ok=True, result_json="{}", worker=slot.name)))
+            elif kind == "progress":
+                ev.append(("progress", "someone-else", 9, 9, "decode"))
+                ev.append(("progress", task.key, 1, 4, "detect"))
+                ev.append(("done", Outcome(task.key, ok=True, worker=slot.name)))
+            elif kind in ("die", "die-once"):
+                ev.append(("died", "killed by signal 9"))
+            elif kind.startswith("slow:"):
+                self.timers[id(slot)] = (time.monotonic() + float(kind[5:]),
+                                         ("done", Outcome(task.key, ok=True, worker=slot.name)))
+            # "hang": nothing ever comes
+
+    def wait(self, slots, timeout):
+        out = []
+        with self.lock:
+            for s in slots:
+                t = self.timers.get(id(s))
+                if t and time.monotonic() >= t[0]:
+                    del self.timers[id(s)]
+                    self.events.setdefault(id(s), []).append(t[1])
+                evs = self.events.get(id(s), [])
+                if evs:
+                    out.append((s, evs.pop(0)))
+        if not out:
+            time.sleep(timeout)
+        return out
+
+    def kill(self, slot: Slot) -> None:
+        self.killed.append(slot.index)
+        with self.lock:
+            self.events.pop(id(slot), None)
+            self.timers.pop(id(slot), None)
+
+    def shutdown(self) -> None:
+        self.shut = True
+
+
+CFG = AnalyzeConfig()
+
+
+def task(path: str, key: str | None = None, timeout: float | None = None) -> Task:
+    return Task(key=key or path, path=path, config=CFG, timeout=timeout)
+
+
+def test_a_task_whose_worker_dies_once_is_retried_on_a_fresh_worker():
+    be = ScriptBackend()
+    with SupervisedExecutor(be, 1) as ex:
+        out = ex.submit(task("die-once")).result(10)
+        assert out.ok and out.attempts == 2 and ex.replaced == 1
+        ok = ex.submit(task("ok")).result(10)
+        assert ok.ok and ok.attempts == 1 and ok.worker == "w2"
+    assert be.shut
+
+
+def test_a_task_that_kills_its_worker_twice_fails_with_a_clear_error_and_the_next_still_runs():
+    be = ScriptBackend()
+    with SupervisedExecutor(be, 1) as ex:
+        bad = ex.submit(task("die"))
+        good = ex.submit(task("ok"))
+        out = bad.result(10)
+        assert not out.ok and out.attempts == 2
+        assert out.error == "die: worker died while analysing it, 2 time(s) (killed by signal 9)"
+        assert good.result(10).ok and ex.replaced == 2
+
+
+def test_without_retries_a_worker_death_fails_the_task_at_once():
+    with SupervisedExecutor(ScriptBackend(), 1, retries=0) as ex:
+        out = ex.submit(task("die-once")).result(10)
+        assert not out.ok and out.attempts == 1 and "1 time(s)" in out.error
+
+
+def test_a_task_past_its_timeout_is_stopped_and_its_worker_replaced():
+    be = ScriptBackend()
+    with SupervisedExecutor(be, 1) as ex:
+        t0 = time.monotonic()
+        out = ex.submit(task("hang", timeout=0.3)).result(10)
+        waited = time.monotonic() - t0
+        assert not out.ok and out.error == "hang: timed out after 0.3 s (worker stopped)"
+        assert out.attempts == 1 and out.worker == "w1" and 0.3 <= out.seconds < 5
+        assert 0.3 <= waited < 5 and ex.replaced == 1 and 0 in be.killed
+        after = ex.submit(task("ok")).result(10)
+        assert after.ok and after.worker == "w2"
+        fast = ex.submit(task("slow:0.05", timeout=5)).result(10)  # within its limit: kept
+        assert fast.ok and ex.replaced == 1
+        free = ex.submit(task("slow:0.4")).result(10)  # no limit
+        assert free.ok and ex.replaced == 1
+
+
+def test_cancel_a_queued_or_a_running_task():
+    be = ScriptBackend()
+    with SupervisedExecutor(be, 1) as ex:
+        running = ex.submit(task("hang", key="r"))
+        queued = ex.submit(task("ok", key="q"))
+        deadline = time.monotonic() + 5
+        while not running.running() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ex.cancel("q") and queued.cancelled()
+        assert ex.cancel("r")
+        with pytest.raises(CancelledError):
+            running.result(10)
+        assert not ex.cancel("unknown")
+        assert ex.submit(task("ok")).result(10).ok and ex.replaced == 1
+
+
+def test_close_with_cancel_abandons_the_queue_and_a_closed_executor_refuses_work():
+    ex = SupervisedExecutor(ScriptBackend(), 1)
+    running = ex.submit(task("hang", key="r"))
+    queued = [ex.submit(task("ok", key=f"q{i}")) for i in range(3)]
+    ex.close(cancel=True)
+    assert all(f.cancelled() or isinstance(f.exception(5), CancelledError) for f in [running, *queued])
+    with pytest.raises(RuntimeError, match="closed"):
+        ex.submit(task("ok"))
+
+
+def test_close_without_cancel_finishes_the_queue():
+    ex = SupervisedExecutor(ScriptBackend(), 2)
+    futs = [ex.submit(task("slow:0.05", key=str(i))) for i in range(5)]
+    ex.close()
+    assert [f.result(0).ok for f in futs] == [True] * 5
+
+
+def test_workers_that_cannot_start_fail_every_task_with_the_reason():
+    with SupervisedExecutor(ScriptBackend(start=["fatal"]), 1) as ex:
+        out = ex.submit(task("ok")).result(10)
+        assert not out.ok and out.error == "workers cannot start: cannot load the model (fatal)"
+        later = ex.submit(task("ok")).result(10)
+        assert later.error == out.error and later.attempts == 0
+
+
+def test_three_start_deaths_in_a_row_are_fatal_but_two_are_survived():
+    with SupervisedExecutor(ScriptBackend(start=["died", "died"]), 1) as ex:
+        assert ex.submit(task("ok")).result(10).ok and ex.replaced == 2
+    with SupervisedExecutor(ScriptBackend(start=["died", "died", "died"]), 1) as ex:
+        out = ex.submit(task("ok")).result(10)
+        assert not out.ok and "workers cannot start" in out.error
+    # a worker that started resets the count
+    with SupervisedExecutor(ScriptBackend(start=["died", "died", "ok", "died", "died"]), 1) as ex:
+        assert ex.submit(task("die-once")).result(10).ok
+
+
+def test_a_task_handed_to_a_vanished_worker_runs_on_a_fresh_one():
+    with SupervisedExecutor(ScriptBackend(), 1) as ex:
+        out = ex.submit(task("handover")).result(10)
+        assert out.ok and out.attempts == 1 and ex.replaced == 1 and out.worker == "w2"
+
+
+def test_progress_is_reported_for_the_running_task_only():
+    seen = []
+    with SupervisedExecutor(ScriptBackend(), 1, on_progress=lambda *a: seen.append(a)) as ex:
+        assert ex.submit(task("progress", key="k")).result(10).ok
+    assert seen == [("k", 1, 4, "detect")]
+
+
+def test_tasks_are_spread_over_the_workers():
+    be = ScriptBackend()
+    with SupervisedExecutor(be, 3) as ex:
+        futs = [ex.submit(task("slow:0.2", key=str(i))) for i in range(3)]
+        workers = {f.result(10).worker for f in futs}
+        assert len(workers) == 3  # side by side, not one after the other
+    assert be.spawned == 3 and sorted(be.killed) == [0, 1, 2]
+    with SupervisedExecutor(ScriptBackend(), 0) as ex:
+        assert ex.workers == 1 and ex.submit(task("ok")).result(10).ok
