@@ -645,8 +645,14 @@ def test_overlay_shapes_and_colours():
     top, bottom = out[2, 15].astype(int), out[38, 15].astype(int)
     assert top[0] > 200 and top[2] < 60  # positive → red end of the diverging map
     assert bottom[2] > 200 and bottom[0] < 60  # negative → blue end
-    zero = overlay(face, np.zeros((10, 10), np.float32), alpha=1.0, signed=True)
+    zero = overlay(face, np.zeros((10, 10), np.float32), alpha=1.0, signed=True, weighted=False)
     assert (zero[5, 5] > 240).all()  # 0 → the white centre
+    # weighted (default): where the map says nothing the face shows through; full evidence → full colour
+    assert overlay(face, np.zeros((10, 10), np.float32), alpha=1.0, signed=True).tolist() == face.tolist()
+    ramp = np.linspace(0, 1, 100, dtype=np.float32).reshape(10, 10)
+    w = overlay(face, ramp, alpha=0.6).astype(int)
+    assert (w[0, 0] == 128).all() and np.abs(w[-1, -1] - 128).max() > 60
+    assert np.abs(w[5, 15] - 128).max() < np.abs(overlay(face, ramp, alpha=0.6, weighted=False)[5, 15] - 128).max()
     plain = overlay(face, np.linspace(0, 1, 100, dtype=np.float32).reshape(10, 10), alpha=0.5)
     assert plain.dtype == np.uint8 and plain.shape == face.shape
     assert overlay(face, m, alpha=0.0).tolist() == face.tolist()

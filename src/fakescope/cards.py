@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 
 CARDS_DIR = Path(__file__).resolve().parent / "weights" / "cards"
@@ -52,8 +53,41 @@ def list_cards() -> list[tuple[str, str]]:
     return sorted(tuple(p.stem.split(".", 1)) for p in CARDS_DIR.glob("*.json"))  # type: ignore[misc]
 
 
+_COUNTS = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s+of\s+(\d+)\s*$")
+
+
 def _value(v) -> str:
-    return f"{v:.3f}" if isinstance(v, float) else str(v)
+    """A card value in words: "1 / 25 of 36" (judged fake / uncertain) → "1 fake, 25 uncertain, of 36"."""
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    m = _COUNTS.match(str(v))
+    if m:
+        return f"{m[1]} judged fake, {m[2]} uncertain, of {m[3]}"
+    return str(v)
+
+
+def summary_line(card: dict) -> str | None:
+    """One sentence from the card's held-out verdict counts: "On held-out data this detector found 4 of 18
+    deepfakes and judged 1 of 36 real inputs fake." None when the card measured no verdicts."""
+    best: dict[tuple[bool, str], tuple[int, int, int]] = {}
+    for m in card.get("measured", []):
+        metric, c = str(m.get("metric", "")), _COUNTS.match(str(m.get("value", "")))
+        if not c or "held-out" not in metric or "judged fake / uncertain" not in metric:
+            continue
+        kind = "deepfake" if "deepfake" in metric else "real" if "real" in metric else ""
+        if kind:
+            best.setdefault(("ensemble" in metric, kind), (int(c[1]), int(c[2]), int(c[3])))
+    ensemble = not any(k[0] is False for k in best)  # the model's own numbers first
+    found, real = best.get((ensemble, "deepfake")), best.get((ensemble, "real"))
+    if not found and not real:
+        return None
+    parts = []
+    if found:
+        parts.append(f"found {found[0]} of {found[2]} deepfakes ({found[1]} more were called uncertain)")
+    if real:
+        parts.append(f"judged {real[0]} of {real[2]} real inputs fake ({real[1]} uncertain)")
+    who = "the default ensemble this detector belongs to" if ensemble else "this detector"
+    return f"On held-out data, {who} " + " and ".join(parts) + "."
 
 
 def card_markdown(card: dict) -> str:
@@ -98,12 +132,17 @@ def card_html(card: dict) -> str:
         for m in card.get("measured", [])
     )
     fails = "".join(f"<li>{e(f)}</li>" for f in card.get("failure_modes", []))
+    line = summary_line(card)
+    # measured here first: the authors' numbers were measured on their own (older) test data
     return (
         f"<div class=card><h3>{e(card['model'])} / {e(card['weights'])} — {e(card.get('title', ''))}</h3>"
-        f"<p><b>Trained on.</b> {e(card.get('trained_on', ''))}</p>"
-        + (f"<h4>Published</h4><table><tr><th>metric</th><th>value</th><th>data</th><th>source</th></tr>{rows}</table>"
-           if rows else "<p>No published numbers.</p>")
+        + (f"<p class='card-summary'><b>{e(line)}</b></p>" if line else "")
+        + f"<p><b>Trained on.</b> {e(card.get('trained_on', ''))}</p>"
         + (f"<h4>Measured here</h4><table><tr><th>metric</th><th>value</th><th>n</th><th>data</th></tr>{meas}</table>"
            if meas else "<p>Nothing measured here yet.</p>")
-        + f"<h4>Known failure modes</h4><ul>{fails}</ul><p><b>Licence.</b> {e(card.get('licence', ''))}</p></div>"
+        + f"<h4>Known failure modes</h4><ul>{fails}</ul>"
+        + ("<h4>Published by the authors</h4><p class=muted>On their own test data, usually older and cleaner than "
+           "today's media: not comparable with the numbers above.</p><table><tr><th>metric</th><th>value</th>"
+           f"<th>data</th><th>source</th></tr>{rows}</table>" if rows else "<p>No published numbers.</p>")
+        + f"<p><b>Licence.</b> {e(card.get('licence', ''))}</p></div>"
     )

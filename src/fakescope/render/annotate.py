@@ -94,6 +94,7 @@ def draw_frame(
     idents = {t.id: t for t in result.tracks}
     thick = max(2, round(max(h, w) / 400))
     margin = result.settings.margin
+    drew_heatmap = False
     for tid, path in paths.items():
         hit = path.at(index, hold)
         if hit is None:
@@ -110,6 +111,7 @@ def draw_frame(
                 a = (alpha * part)[..., None]
                 region = out[cy1:cy2, cx1:cx2].astype(np.float32)
                 out[cy1:cy2, cx1:cx2] = (region * (1 - a) + colorize(part, vmax=1.0) * a + 0.5).astype(np.uint8)
+                drew_heatmap = True
         colour = COLOURS[labels.get(tid, "inconclusive")]
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, thick)
@@ -119,12 +121,18 @@ def draw_frame(
             iv = f" [{t.interval[0]:.2f}-{t.interval[1]:.2f}]" if t.interval else ""
             ident = f" {t.label} {t.score:.2f}{iv} |"
         text = f"#{tid}{ident} face {p:.2f}"
-        scale = max(0.4, min(1.2, (x2 - x1) / 160))
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        ty = y1 - 4 if y1 - th - 6 >= 0 else y2 + th + 4
-        cv2.rectangle(out, (x1, ty - th - 3), (x1 + tw + 4, ty + base - 1), colour, -1)
-        cv2.putText(out, text, (x1 + 2, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
-    if caption:  # which explanation the blended heatmaps show
+        # readable at any resolution (≈ 2.2 % of the frame height at least), never wider than the frame
+        scale = max(0.4, h / 1080 * 0.9, min(1.2, (x2 - x1) / 160))
+        weight = max(1, round(scale * 1.6))
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, weight)
+        while tw + 4 > w and scale > 0.3:
+            scale *= 0.85
+            (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, weight)
+        tx = min(max(0, x1), max(0, w - tw - 4))  # inside the frame, left and right
+        ty = y1 - 4 if y1 - th - 6 >= 0 else min(h - base - 1, y2 + th + 4)
+        cv2.rectangle(out, (tx, ty - th - 3), (tx + tw + 4, ty + base - 1), colour, -1)
+        cv2.putText(out, text, (tx + 2, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), weight, cv2.LINE_AA)
+    if caption and drew_heatmap:  # which explanation the blended heatmaps show, on the frames that carry one
         _caption(out, caption)
     return out
 
@@ -132,7 +140,7 @@ def draw_frame(
 def _caption(img: np.ndarray, text: str) -> None:
     """White text on a dark band in the top-left corner (in place)."""
     h, w = img.shape[:2]
-    scale = max(0.4, min(1.0, w / 1600))
+    scale = max(0.4, min(1.4, w / 1400))
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
     pad = max(3, th // 3)
     x2, y2 = min(w, tw + 2 * pad), min(h, th + base + 2 * pad)
@@ -147,13 +155,16 @@ def write_annotated_video(
     crf: int = 23,
     progress=None,
     caption: str | None = None,
+    key_frames: dict[int, np.ndarray] | None = None,
 ) -> Path:
     """Re-decode the input sequentially and write an H.264 mp4 with the same frame count and size.
 
-    ``progress(done, total, "render")`` is called every 8 frames."""
+    ``progress(done, total, "render")`` is called every 8 frames. ``key_frames``: filled with the annotated
+    frames of :func:`key_frame_indices` (at most 640 px wide), for a report that must stand alone."""
     out_path = Path(out_path)
     heatmaps = heatmaps or {}
     paths, hold = _paths(result), _hold(result)
+    wanted = set(key_frame_indices(result))
     src = open_media(result.input.path, Sampling("all"))
     fps = Fraction(result.input.fps or 25).limit_denominator(1001)
     tmp = out_path.with_name(f".{out_path.name}.part")
@@ -167,6 +178,8 @@ def write_annotated_video(
         n = 0
         for frame in src:
             img = draw_frame(frame.image, frame.index, result, paths, heatmaps, hold, caption=caption)
+            if key_frames is not None and frame.index in wanted:
+                key_frames[frame.index] = _small(img)
             vf = av.VideoFrame.from_ndarray(img, format="rgb24")
             vf.pts = n
             n += 1
@@ -179,6 +192,26 @@ def write_annotated_video(
     tmp.replace(out_path)
     log.info("annotated video: %s (%d frames)", out_path, n)
     return out_path
+
+
+def key_frame_indices(result: AnalysisResult, most: int = 4) -> list[int]:
+    """Frames that show a video's verdict: for each identity (most suspicious first) the sampled frame of its
+    highest-P(fake) face; at most ``most``; the first sampled frame when there is no face."""
+    best: dict[int, tuple[float, int]] = {}
+    for fr in result.frames:
+        for face in fr.faces:
+            if face.track_id not in best or face.p_fake > best[face.track_id][0]:
+                best[face.track_id] = (face.p_fake, fr.index)
+    ranked = sorted(best.values(), reverse=True)
+    out = list(dict.fromkeys(i for _, i in ranked))[:most]
+    return sorted(out) or [fr.index for fr in result.frames[:1]]
+
+
+def _small(img: np.ndarray, width: int = 640) -> np.ndarray:
+    h, w = img.shape[:2]
+    if w <= width:
+        return img.copy()
+    return cv2.resize(img, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
 
 
 def write_annotated_image(

@@ -7,6 +7,7 @@ import logging
 import re
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..media import load_image
@@ -84,6 +85,7 @@ def write_artifacts(
         g["overlays"][rec.method] = ov
         g["checks"][rec.method] = {"faithfulness": rec.faithfulness, "flags": list(rec.flags)}
     faces = list(gallery.values()) or [{**e, "overlays": {}} for e in explained]
+    key_frames: dict[int, np.ndarray] = {}  # annotated frames the report embeds (it must stand alone)
     if annotate:
         first = result.explanations[0].method if result.explanations else None
         heat = {
@@ -93,14 +95,18 @@ def write_artifacts(
         caption = f"heatmap: {first} ({'shared scale' if first in scales else 'each face scaled alone'})" if heat \
             else None
         if result.input.kind == "video":
-            write_annotated_video(result, folder / "annotated.mp4", heat, progress=progress, caption=caption)
+            write_annotated_video(result, folder / "annotated.mp4", heat, progress=progress, caption=caption,
+                                  key_frames=key_frames)  # fmt: skip
             result.artifacts["annotated"] = "annotated.mp4"
         else:
             write_annotated_image(result, load_image(result.input.path), folder / "annotated.png", heat,
                                   caption=caption)
             result.artifacts["annotated"] = "annotated.png"
+            key_frames[result.frames[0].index if result.frames else 0] = cv2.cvtColor(
+                cv2.imread(str(folder / "annotated.png")), cv2.COLOR_BGR2RGB)
     if report:
-        write_report(result, folder / "report.html", faces, result.artifacts.get("annotated"), scales=scales)
+        write_report(result, folder / "report.html", faces, result.artifacts.get("annotated"), scales=scales,
+                     key_frames=key_frames)  # fmt: skip
         result.artifacts["report"] = "report.html"
         if pdf:
             from .share import write_pdf

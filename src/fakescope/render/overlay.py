@@ -69,6 +69,13 @@ def colorize(
     vmax: float | None = None,
 ) -> np.ndarray:
     """H×W float map → H×W×3 uint8 RGB colours (see the module docstring for the scaling)."""
+    t, name = _normalised(heatmap, colormap, signed, vmax)
+    idx = np.clip(t * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return _lut(name)[idx]
+
+
+def _normalised(heatmap: np.ndarray, colormap: str | None, signed: bool, vmax: float | None) -> tuple[np.ndarray, str]:
+    """The map scaled to [0, 1] as the colours are drawn (signed: 0.5 = zero), and the colour map's name."""
     m = np.asarray(heatmap, dtype=np.float32)
     m = np.nan_to_num(m, nan=0.0, posinf=0.0, neginf=0.0)
     if signed:
@@ -83,8 +90,7 @@ def colorize(
             lo, hi = 0.0, 1.0
         t = (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
         name = colormap or "jet"
-    idx = np.clip(t * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return _lut(name)[idx]
+    return np.clip(t, 0.0, 1.0), name
 
 
 def overlay(
@@ -94,9 +100,13 @@ def overlay(
     alpha: float = 0.5,
     signed: bool = False,
     vmax: float | None = None,
+    weighted: bool = True,
 ) -> np.ndarray:
-    """Blend a heatmap onto a face: ``(1 − alpha)·face + alpha·colour``. Returns H×W×3 uint8 RGB.
+    """Blend a heatmap onto a face: ``(1 − a)·face + a·colour``. Returns H×W×3 uint8 RGB.
 
+    ``weighted`` (default): ``a = alpha × strength`` per pixel, where strength is the map's drawn value
+    (signed maps: its distance from zero), so the face stays visible where the map says little and weak
+    evidence looks weak; otherwise ``a = alpha`` everywhere (the whole face tinted).
     ``face_rgb_uint8``: H×W×3 RGB (uint8, or float in [0, 1]); ``map``: h×w float (resized to the
     face if needed). ``colormap`` defaults to ``"jet"`` (unsigned) or ``"bwr"`` (signed).
     """
@@ -104,8 +114,10 @@ def overlay(
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     m = _as_map(map, face.shape[:2])
-    colour = colorize(m, colormap, signed=signed, vmax=vmax)
-    out = face.astype(np.float32) * (1.0 - alpha) + colour.astype(np.float32) * alpha
+    t, name = _normalised(m, colormap, signed, vmax)
+    colour = _lut(name)[np.clip(t * 255.0 + 0.5, 0, 255).astype(np.uint8)]
+    a = alpha * (np.abs(2.0 * t - 1.0) if signed else t)[..., None] if weighted else alpha
+    out = face.astype(np.float32) * (1.0 - a) + colour.astype(np.float32) * a
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 

@@ -41,6 +41,8 @@ figure{max-width:100%} figcaption{overflow-wrap:anywhere;max-width:100%}
 .cell b{display:block;font-size:.75rem;font-weight:600;color:#333}
 .cbar{display:flex;align-items:center;gap:.4rem;font-size:.8rem;margin:.2rem 0}
 .cbar img{width:240px;height:12px;border:1px solid #bbb}
+img.keyframe{width:auto;height:auto;max-width:min(100%,640px)}
+.flagged details summary{font-size:.75rem;color:#d62728;cursor:pointer;max-width:160px}
 .headline{font-size:1.15rem;font-weight:600} .headline .badge{margin-right:.5rem}
 .caveat{border-left:4px solid #d68910;background:#fef5e7;padding:.4rem .8rem}
 .next{border-left:4px solid #1f77b4;background:#eef5fb;padding:.4rem .8rem}
@@ -156,27 +158,87 @@ HEATMAP_NOTE = (
     "It is not proof that a region was manipulated, and it cannot show what the model did not react to. "
     "Methods disagree, and some produce plausible pictures that barely depend on the model: each map "
     "below carries a faithfulness score (how much more the fake score drops when the highlighted patches "
-    "are replaced by a neutral background than when random patches are; above 0 = the map points at "
-    "evidence this model uses) and flags: <b>no better than random</b>, <b>empty map</b>, <b>failed sanity "
-    "check</b> (the method's maps for this model hardly change when the model's weights are randomised). "
-    "Treat a flagged map as noise. A model that barely separates real from fake faces yields heatmaps that "
-    "explain its error, not the manipulation. Faces are explained as the most fake ones when an identity is "
-    "fake or uncertain, and as the most typical ones (P(fake) closest to the identity's score) when it is real."
+    "are replaced by a neutral background than when random patches are, in logit units: above 0 = the map "
+    "points at evidence this model uses, 1 or more is a clear effect) and flags: <b>no better than random</b>, "
+    "<b>empty map</b>, <b>failed sanity check</b> (the method's maps for this model hardly change when the "
+    "model's weights are randomised). A flagged map is noise, not evidence: it is hidden behind its warning. "
+    "A model that barely separates real from fake faces yields heatmaps that explain its error, not the "
+    "manipulation. Faces are explained as the most fake ones when an identity is fake or uncertain, and as "
+    "the most typical ones (P(fake) closest to the identity's score) when it is real: those maps are not "
+    "evidence of manipulation."
 )
+
+
+#: why a flagged map is not evidence, per flag (captions and the collapsed maps' warnings)
+FLAG_TEXT = {
+    "no_better_than_random": "no better than random (removing the patches it points at lowered the score no "
+                             "more than removing random patches did)",
+    "empty_map": "empty map (it highlights nothing)",
+    "failed_sanity_check": "failed the sanity check (this method's maps hardly change when the model's weights "
+                           "are randomised)",
+}
+
+
+def not_evidence(check: dict | None) -> list[str]:
+    """The flags that make a map noise rather than evidence (any of :data:`FLAG_TEXT`)."""
+    return [f for f in (check or {}).get("flags", []) if f in FLAG_TEXT]
 
 
 def _check_caption(method: str, check: dict | None) -> str:
     if not check:
         return ""
     score = check.get("faithfulness")
-    flags = ", ".join(f.replace("_", " ") for f in check.get("flags", []))
-    text = f"{method}: faithfulness {'–' if score is None else f'{score:+.2f}'}"
-    return html.escape(text) + (f" <b style='color:#d62728'>⚑ {html.escape(flags)}</b>" if flags else "")
+    flags = not_evidence(check)
+    unit = "" if score is None else f"{score:+.2f} logit vs random patches"
+    text = f"{method}: faithfulness {unit or '–'}"
+    if flags:
+        return html.escape(text) + " <b style='color:#d62728'>⚑ not evidence: " + html.escape(
+            "; ".join(FLAG_TEXT[f] for f in flags)) + "</b>"
+    return html.escape(text) + ("" if score is None or score <= 0 else " ✓ points at evidence this model uses")
+
+
+def _map_cell(method: str, overlay_rgb, check: dict | None) -> str:
+    """One heatmap: shown as evidence, or collapsed behind its warning when the measurement flags it."""
+    e = html.escape
+    img = f"<img alt='{e(method)} heatmap' title='{e(method)}' src='{data_uri(overlay_rgb)}'>"
+    flags = not_evidence(check)
+    if not flags:
+        return f"<span class='cell'><b>{e(method)}</b>{img}</span>"
+    return (f"<span class='cell flagged'><b>{e(method)}</b><details><summary>⚑ hidden: not evidence "
+            f"({e(', '.join(f.replace('_', ' ') for f in flags))})</summary>{img}</details></span>")
+
+
+def _face_note(f: dict) -> str:
+    """What the face's maps mean given why it was chosen (a typical face of a real identity is not evidence)."""
+    if f.get("why") == "typical":
+        return ("typical face of an identity judged real: its map shows what raised P(fake) a little, not evidence "
+                "of manipulation")
+    return f.get("why") or ""
+
+
+def _key_frames_html(result: AnalysisResult, key_frames: dict | None, annotated: str | None) -> str:
+    """Annotated key frames embedded in the report (a PDF sent on its own keeps them); no link to a file
+    that may not travel with it."""
+    if not key_frames:
+        return ""
+    e = html.escape
+    times = {fr.index: fr.time for fr in result.frames}
+    cells = "".join(
+        f"<figure><img class='keyframe' alt='annotated frame {i}' src='{data_uri(img)}'>"
+        f"<figcaption>{'' if result.input.kind == 'image' else f'frame {i} · t={times.get(i, 0.0):.2f} s'}"
+        "</figcaption></figure>"
+        for i, img in sorted(key_frames.items())
+    )
+    kind = "image" if result.input.kind == "image" else "video"
+    note = (f"The annotated {kind} ({e(annotated)}) was written beside this report; these frames are embedded so "
+            "the report reads the same without it." if annotated else "")
+    title = "Annotated image" if kind == "image" else "Key frames (each identity at its most suspicious face)"
+    return f"<h2>{title}</h2><div class='gallery keyframes'>{cells}</div><p class='muted'>{note}</p>"
 
 
 def render_report(
     result: AnalysisResult, faces: Sequence[dict] = (), annotated: str | None = None,
-    scales: dict[str, float] | None = None,
+    scales: dict[str, float] | None = None, key_frames: dict | None = None,
 ) -> str:
     """HTML text. ``faces``: dicts with ``crop`` (RGB uint8), ``overlays`` {method: RGB uint8},
     ``track_id``, ``time``, ``p_fake``; ``scales``: {method: value at full colour} of shared scales."""
@@ -199,8 +261,7 @@ def render_report(
     gallery = []
     for f in faces:
         imgs = f"<span class='cell'><b>face</b><img alt='face crop' src='{data_uri(f['crop'])}'></span>" + "".join(
-            f"<span class='cell'><b>{e(m)}</b><img alt='{e(m)} heatmap' title='{e(m)}' src='{data_uri(ov)}'></span>"
-            for m, ov in f["overlays"].items()
+            _map_cell(m, ov, f.get("checks", {}).get(m)) for m, ov in f["overlays"].items()
         )
         methods = ", ".join(f["overlays"]) or "no explanation"
         checks = "".join(
@@ -208,7 +269,7 @@ def render_report(
         )
         gallery.append(
             f"<figure>{imgs}<figcaption>identity #{f['track_id']} · " + ("" if is_image else f"t={f['time']:.2f} s · ")
-            + f"P(fake)={f['p_fake']:.2f} · {e(f.get('why') or '')} · {e(methods)}{checks}</figcaption></figure>"
+            + f"P(fake)={f['p_fake']:.2f} · {e(_face_note(f))} · {e(methods)}{checks}</figcaption></figure>"
         )
     inp = result.input
     info = {
@@ -221,12 +282,8 @@ def render_report(
         "frames sampled": str(len(result.frames)),
         "faces": str(result.n_faces),
     }
-    kv = lambda d: "".join(f"<tr><th>{e(str(k))}</th><td>{e(str(val))}</td></tr>" for k, val in d.items())  # noqa: E731
-    video = (
-        f"<h2>Annotated video</h2><p><a href='{e(annotated)}'>{e(annotated)}</a> (next to this report)</p>"
-        if annotated
-        else ""
-    )
+    kv = lambda d: "".join(f"<tr><th>{e(str(k))}</th><td>{e(_plain(val))}</td></tr>" for k, val in d.items())  # noqa: E731
+    video = _key_frames_html(result, key_frames, annotated)
     warn = "".join(f"<li>{e(w)}</li>" for w in result.warnings)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>fakescope report — {e(inp.name)}</title>
@@ -254,7 +311,7 @@ fakescope {e(result.fakescope_version)} · {e(result.created)}</p>
 profile (head turned), partial (cut by the frame edge). Flagged faces count less; identities with mostly soft
 faces are not called fake.</p>
 {"" if is_image else f"<h2>Timeline</h2>{timeline_svg(result)}"}
-{_faces_heading(faces)}{_colour_bars(scales) if any(f["overlays"] for f in faces) else ""}
+{_faces_heading(faces, result)}{_colour_bars(scales) if any(f["overlays"] for f in faces) else ""}
 <div class="gallery">{"".join(gallery) or "<p class='muted'>none</p>"}</div>
 {video}
 <h2>How reliable is this detector?</h2>{_cards(result)}
@@ -280,15 +337,40 @@ def _detector_line(result: AnalysisResult) -> str:
             f"{html.escape(v.detector_reason or '')}</p>")
 
 
+def _plain(value) -> str:
+    """A setting as text a reader can scan: nested dicts as "key: value; …", lists comma-separated, no Python
+    reprs."""
+    if value is None:
+        return "–"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_plain(v)}" for k, v in value.items()) or "–"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_plain(v) for v in value) or "–"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
 def _caveat_html(result: AnalysisResult) -> str:
     """The caveat box under a REAL badge (never a bare REAL: a forwarded PDF must carry it)."""
     text = result.verdict.caveat or caveat(result)
     return f"<p id='caveat' class='caveat'>⚠ {html.escape(text)}</p>" if text else ""
 
 
-def _faces_heading(faces: Sequence[dict]) -> str:
+def explained_model_note(result: AnalysisResult) -> str:
+    """Which model the heatmaps are of (an ensemble's verdict combines more than the maps show)."""
+    models = result.settings.models or [result.settings.model]
+    explained = sorted({r.model for r in result.explanations if getattr(r, "model", None)}) or models[:1]
+    if len(models) == 1:
+        return f"The heatmaps are of the model {', '.join(explained)}."
+    return (f"The heatmaps are of {', '.join(explained)} only — the first of the ensemble's {len(models)} models "
+            f"({', '.join(models)}); the verdict combines all of them.")
+
+
+def _faces_heading(faces: Sequence[dict], result: AnalysisResult) -> str:
     if any(f["overlays"] for f in faces):
-        return f"<h2>Explained faces</h2><p class='muted' id='heatmap-note'>{HEATMAP_NOTE}</p>"
+        return (f"<h2>Explained faces</h2><p id='explained-model'><b>{html.escape(explained_model_note(result))}</b>"
+                f"</p><p class='muted' id='heatmap-note'>{HEATMAP_NOTE}</p>")
     return ("<h2>Faces</h2><p class='muted'>The highest-P(fake) face of each identity (no heatmaps: run with "
             "<code>--explain</code> to see where the detector looked).</p>")
 
@@ -309,6 +391,7 @@ def _band_text(result: AnalysisResult) -> str:
 
 
 def write_report(
-    result: AnalysisResult, out_path: str | Path, faces: Sequence[dict] = (), annotated=None, scales=None
+    result: AnalysisResult, out_path: str | Path, faces: Sequence[dict] = (), annotated=None, scales=None,
+    key_frames: dict | None = None,
 ) -> Path:
-    return write_atomic(out_path, render_report(result, faces, annotated, scales))
+    return write_atomic(out_path, render_report(result, faces, annotated, scales, key_frames))

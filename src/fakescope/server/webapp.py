@@ -39,7 +39,19 @@ THEME_CSS = """
 _TRACK_COLUMNS = ["identity", "verdict", "P(fake)", "90% interval", "faces", "span (s)", "quality flags",
                   "per model", "reason"]
 _TRACK_WIDTHS = ["7%", "9%", "7%", "9%", "6%", "9%", "12%", "12%", "29%"]
-DEFAULT_EXPLAIN = "gradcam"
+
+
+def _measured_default(model: str | list[str] | None) -> list[str]:
+    """The explanation methods chosen by measurement for the (first) model (``fakescope explainers --model``),
+    never a hard-coded method that may be unmeasured for it."""
+    names = model if isinstance(model, list) else (model or DEFAULT_MODEL).split(",")
+    first = next((n.strip() for n in names if n.strip()), DEFAULT_MODEL.split(",")[0])
+    try:
+        from ..explainers.quality import default_methods
+
+        return list(default_methods(first))
+    except Exception:  # no explainers installed
+        return []
 
 
 def _choices() -> tuple[list[tuple[str, str]], list[str], list[str]]:
@@ -142,10 +154,25 @@ def _timeline_frame(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows or [], columns=["time", "p_fake", "identity"])
 
 
+def _hidden_maps(result: dict, method: str | None) -> int:
+    """How many of ``method``'s maps the measurement flags as not evidence (kept out of the gallery)."""
+    from ..render.report import not_evidence
+
+    return sum(1 for rec in result.get("explanations", []) if rec["method"] == method
+               and not_evidence({"flags": rec.get("flags") or []}))  # fmt: skip
+
+
 def _gallery(folder: Path, result: dict, method: str | None) -> list[tuple[str, str]]:
+    """The heatmaps of ``method`` that are evidence; maps flagged no better than random, empty or failing the
+    sanity check are not shown as evidence (their count is said beside the gallery; the zip has them)."""
+    from ..render.report import not_evidence
+
     items = []
+    models = result["settings"].get("models") or [result["settings"]["model"]]
     for rec in result.get("explanations", []):
         if rec["method"] != method or not rec.get("overlay"):
+            continue
+        if not_evidence({"flags": rec.get("flags") or []}):
             continue
         path = folder / rec["overlay"]
         if path.is_file():
@@ -154,8 +181,27 @@ def _gallery(folder: Path, result: dict, method: str | None) -> list[tuple[str, 
             flags = ", ".join(f.replace("_", " ") for f in rec.get("flags") or [])
             faith = rec.get("faithfulness")
             extra = ("" if faith is None else f" · faithfulness {faith:+.2f}") + (f" · ⚑ {flags}" if flags else "")
-            items.append((str(path), f"#{rec['track_id']}{when} · P(fake)={rec['p_fake']:.2f}{why}{extra}"))
+            if rec.get("why") == "typical":
+                why = " · typical face of a real-judged identity (not evidence)"
+            model = f" · map of {rec['model']}" if len(models) > 1 and rec.get("model") else ""
+            items.append((str(path), f"#{rec['track_id']}{when} · P(fake)={rec['p_fake']:.2f}{why}{extra}{model}"))
     return items
+
+
+def _gallery_update(folder: Path, result: dict, method: str | None) -> dict:
+    """The gallery's maps and a label that says how many were held back as not evidence, and of which model."""
+    hidden = _hidden_maps(result, method)
+    from ..render.report import explained_model_note
+    from ..schema import AnalysisResult
+
+    try:
+        note = explained_model_note(AnalysisResult.model_validate(result))
+    except Exception:  # an old result: no note
+        note = ""
+    label = "Face heatmaps" + (f" — {note}" if note else "") + (
+        f" ⚑ {hidden} map(s) hidden: flagged no better than random, empty or failing the sanity check, so not "
+        "evidence (they are in the zip)" if hidden else "")
+    return gr.update(value=_gallery(folder, result, method), label=label)
 
 
 class SessionJobs:
@@ -200,7 +246,7 @@ def build_demo(store: JobStore) -> gr.Blocks:
     """The page, bound to ``store`` (call once per app)."""
     settings = store.settings
     models, rules, explainers = _choices()
-    default_explain = [DEFAULT_EXPLAIN] if DEFAULT_EXPLAIN in explainers else []
+    default_explain = [m for m in _measured_default(DEFAULT_MODEL) if m in explainers]
 
     with gr.Blocks(title="fakescope", analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as demo:
         gr.Markdown(
@@ -329,7 +375,7 @@ def build_demo(store: JobStore) -> gr.Blocks:
                 gr.update(value=video, visible=image is None),
                 gr.update(value=image, visible=image is not None),
                 gr.update(choices=methods_done, value=first),
-                _gallery(folder, result, first),
+                _gallery_update(folder, result, first),
                 files,
                 _cards_html(",".join(result["settings"].get("models") or [result["settings"]["model"]])),
             ]
@@ -337,7 +383,7 @@ def build_demo(store: JobStore) -> gr.Blocks:
         def switch(job_id: str | None, chosen: str | None) -> list[tuple[str, str]]:
             job = store.get(job_id) if job_id else None
             result = store.load_result(job) if job else None
-            return _gallery(store.folder(job_id), result, chosen) if result else []
+            return _gallery_update(store.folder(job_id), result, chosen) if result else gr.update(value=[])
 
         running = run.click(
             analyse,
@@ -354,7 +400,8 @@ def build_demo(store: JobStore) -> gr.Blocks:
 
         def model_changed(name: str | list[str] | None, chosen: list[str] | None) -> dict:
             offered = _explainers_for(name)
-            return gr.update(choices=offered, value=[m for m in (chosen or []) if m in offered])
+            kept = [m for m in (chosen or []) if m in offered] or [m for m in _measured_default(name) if m in offered]
+            return gr.update(choices=offered, value=kept)
 
         model.change(model_changed, [model, explain], explain, api_name=False)
 
