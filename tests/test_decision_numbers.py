@@ -10,6 +10,7 @@ with the sentence it gives.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -490,3 +491,196 @@ def test_video_verdict_every_branch():
     assert v.reason == "no identity judged fake; 2 identities (most suspicious #2 judged real: q)" and v.score == 0.3
     v, _ = judge_video([(1, _o("inconclusive", None))])
     assert v.label == "inconclusive" and v.reason == "1 identities, none with enough faces for the rule"
+
+
+# ------------------------------------------------------------------ cases found by mutation testing (issue 21)
+
+
+def test_calibrate_metrics_at_exact_halves_and_with_one_class():
+    # faces whose raw P(fake) is exactly 0.5 are not "above 0.5"; rates are printed to 4 decimals
+    raw = np.array([0.0, -1.0, 2.0, 0.0, 3.0, -2.0, 1.0])
+    y = np.array([0, 0, 0, 1, 1, 1, 1])
+    m = fit_calibration(raw, y, method="identity").metrics
+    assert m["fpr_raw_at_0.5"] == 0.3333 and m["fpr_calibrated_at_0.5"] == 0.3333
+    assert m["tpr_raw_at_0.5"] == 0.5 and m["tpr_calibrated_at_0.5"] == 0.5
+    raw3 = np.array([0.0, 0.1, -1.0, 0.0, 1.0, 2.0])
+    m3 = fit_calibration(raw3, np.array([0, 0, 0, 1, 1, 1]), method="identity").metrics
+    assert m3["tpr_raw_at_0.5"] == 0.6667 and m3["ece_calibrated"] == round(_ref_ece(sigmoid(raw3),
+                                                                               np.array([0, 0, 0, 1, 1, 1.0])), 4)
+    only_real = fit_calibration(np.array([-1.0, 1.0]), np.array([0, 0]), method="identity").metrics
+    assert only_real["tpr_raw_at_0.5"] is None and only_real["tpr_calibrated_at_0.5"] is None
+    assert only_real["fpr_raw_at_0.5"] == 0.5 and only_real["n_fake"] == 0
+    only_fake = fit_calibration(np.array([-1.0, 1.0]), np.array([1, 1]), method="identity").metrics
+    assert only_fake["fpr_raw_at_0.5"] is None and only_fake["fpr_calibrated_at_0.5"] is None
+    assert only_fake["tpr_calibrated_at_0.5"] == 0.5
+
+
+def test_fit_calibration_keeps_its_settings():
+    raw, y = _data(seed=4)
+    cal = fit_calibration(raw, y, band=(0.3, 0.7), max_logit=3.0)
+    assert cal.band == (0.3, 0.7) and cal.max_logit == 3.0 and cal.model == "" and cal.weights is None
+    assert cal.apply(np.array([1e6]))[0] == 3.0
+    # one fake among many reals: each class still weighs half in the reported NLL
+    raw1, y1 = np.array([-2.0, -1.0, 0.5, -0.5, 3.0]), np.array([0, 0, 0, 0, 1])
+    m = fit_calibration(raw1, y1, method="identity").metrics
+    w = np.where(y1 == 1, 5 / 2.0, 5 / 8.0)
+    assert m["nll_raw"] == round(_wnll(raw1, y1, w), 4)
+
+
+def test_fit_errors_say_what_is_wrong_and_weights_are_scale_free():
+    with pytest.raises(ValueError, match=r"^calibration needs as many labels as logits, and at least one of each$"):
+        fit(np.array([1.0, 2.0]), np.array([1]))
+    with pytest.raises(ValueError, match=r"^calibration needs as many labels as logits"):
+        fit(np.array([]), np.array([]))
+    with pytest.raises(ValueError, match=r"^calibration needs both real \(0\) and fake \(1\) samples$"):
+        fit(np.array([1.0, 2.0]), np.array([1, 1]))
+    assert fit(np.array([[1.0], [2.0]]), np.array([[0], [1]]), method="temperature")[0] > 0  # column vectors
+    raw, y = _data(seed=5)
+    sw = np.where(y == 1, 0.02, 0.01)  # tiny per-sample weights: only their ratios matter
+    assert fit(raw, y, sample_weight=sw) == pytest.approx(fit(raw, y, sample_weight=sw * 1000), rel=1e-4)
+    assert fit(raw, y, sample_weight=np.full(len(y), 0.001)) == pytest.approx(fit(raw, y), rel=1e-4)
+
+
+def test_fit_slope_stays_within_its_bounds():
+    raw, y = _data(seed=6, slope=1000.0, offset=0.0)  # logits squeezed 1000×: the optimum slope is ~1000
+    s, _ = fit(raw, y)
+    assert s == pytest.approx(math.exp(5), rel=1e-6)
+    t, _ = fit(raw, y, method="temperature")
+    assert t == pytest.approx(math.exp(5), rel=1e-6)
+    noise = np.random.default_rng(0).normal(0, 1, 400) * 1e5
+    s2, _ = fit(noise, (np.arange(400) % 2).astype(float))  # no signal at all: slope at its floor
+    assert s2 == pytest.approx(math.exp(-8), rel=1e-3)
+
+
+def test_ece_default_bins_and_integer_inputs():
+    rng = np.random.default_rng(9)
+    p = rng.random(300)
+    y = (rng.random(300) < p).astype(int)
+    assert expected_calibration_error(p, y) == pytest.approx(_ref_ece(p, y.astype(float), 10), abs=1e-12)
+    assert expected_calibration_error(np.array([1, 0, 1]), np.array([1, 0, 0])) == pytest.approx(1 / 3)
+
+
+def test_calibration_files_and_band_types(tmp_path):
+    c = Calibration(band=[0, 1])
+    assert c.band == (0.0, 1.0) and isinstance(c.band, tuple) and all(isinstance(v, float) for v in c.band)
+    text = Path(c.save(tmp_path / "c.json")).read_text()
+    assert text.startswith('{\n  "format": "fakescope-calibration/1",\n  "model"') and text.endswith("}\n")
+    with pytest.raises(ValueError, match=r"\(format 'other', expected 'fakescope-calibration/1'\)"):
+        Calibration.from_dict({"format": "other"})
+    bad = tmp_path / "bad.json"
+    bad.write_text("{oops")
+    with pytest.raises(ValueError, match=r"bad.json: cannot read calibration file \(JSONDecodeError\)"):
+        Calibration.load(bad)
+    bad.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"bad.json: not a fakescope calibration file$"):
+        Calibration.load(bad)
+    assert Calibration(slope=2.0).apply([1, 2]) == pytest.approx([2.0, 4.0])
+
+
+def test_aggregate_light_weights_two_faces_and_shapes():
+    z, w = [1.0, 2.0, 4.0], [0.25, 0.25, 0.25]  # weights summing to 0.75 are kept (and shrink more)
+    agg = aggregate_track(z, w, window=1)
+    assert agg.logit == pytest.approx(0.25 * 7.0 / 1.75)
+    two = aggregate_track([1.0, 3.0], window=1)
+    assert two.spread == pytest.approx(1.0) and two.logit == pytest.approx(4.0 / 3.0)
+    col = aggregate_track(np.array([[1.0, 2.0, 3.0]]), np.array([[1.0, 1.0, 1.0]]))
+    flat = aggregate_track([1.0, 2.0, 3.0])
+    assert col == flat and col.n_faces == 3
+    with pytest.raises(ValueError, match=r"^an identity needs at least one face$"):
+        aggregate_track([])
+    with pytest.raises(ValueError, match=r"^one non-negative weight per face is needed$"):
+        aggregate_track([1.0], [-1.0])
+    z5 = np.array([0.0, 9.0, 1.0, 2.0, -7.0, 3.0, 3.5])
+    assert median_filter(z5) == pytest.approx(_ref_median(z5, 5))
+
+
+def test_combining_one_or_two_models():
+    assert combine(np.array([1.0, -2.0])) == pytest.approx([1.0, -2.0])
+    assert combine(np.array([[1.0, 3.0], [0.0, -4.0]]), "mean") == pytest.approx([2.0, -2.0])
+    assert combine(np.array([[1.0, 3.0]]), "min") == pytest.approx([1.0])
+
+
+def test_quality_numbers_more_decimals_and_tiny_faces():
+    crop = _crop()
+    lm = [[100, 100], [140, 100], [131, 125], [105, 150], [135, 150]]  # yaw asin(0.55) = 33.367°
+    q = assess_face(crop, (-17.3, 100.0, 102.7, 220.0), lm, (640, 480), 0.3, MediaQuality())
+    assert q["yaw"] == 33.4
+    share = outside_share((-17.3, 100.0, 102.7, 220.0), 640, 480, 0.3)
+    assert q["outside"] == round(share, 3) and round(share, 3) != round(share, 4)
+    tiny = assess_face(crop, (10.0, 10.0, 11.0, 11.0), None, (640, 480), 0.3, MediaQuality())
+    assert tiny["upscale"] == round(256 / 1.3, 3)  # a 1.3-px crop square, enlarged 197×
+    assert assess_face(crop, (10.0, 10.0, 10.5, 10.5), None, (640, 480), 0.3, MediaQuality())["upscale"] == 256.0
+    right = assess_face(crop, (500.0, 100.0, 600.0, 200.0), None, (640, 480), 0.0, MediaQuality())
+    assert right["outside"] == 0.0 and "partial" not in right["flags"]  # x beyond the height is still inside
+    yaw = estimate_yaw(lm)
+    assert "profile" not in _flags(landmarks=lm, config=QualityConfig(max_yaw=abs(yaw)))["flags"]
+    assert estimate_yaw([[0.0, 0.0], [0.5, 0.0], [0.25, 0.3]]) == 0.0  # half a pixel apart: still measured
+    assert outside_share((0, 0, 1, 1), 100, 100, 0.0) == 0.0 and outside_share((0, 0, 2, 2), 1, 1, 0.0) == 0.75
+    assert outside_share((5, 5, 10, 10), 100, 0, 0.0) == 1.0 and outside_share((5, 5, 10, 10), 0, 100, 0.0) == 1.0
+
+
+def test_jpeg_quality_for_every_ijg_table():
+    from fakescope.quality import _IJG_LUMA
+
+    def table(q):
+        scale = 5000.0 / q if q < 50 else 200.0 - 2.0 * q
+        return np.clip(np.floor((_IJG_LUMA * scale + 50) / 100), 1, 255)
+
+    for q in range(1, 101):
+        got = jpeg_quality({0: list(table(q))})
+        assert np.array_equal(table(got), table(q)), q
+
+
+def test_media_quality_of_a_jpeg():
+    from types import SimpleNamespace as NS
+
+    from fakescope.quality import _IJG_LUMA
+
+    img = NS(kind="image", duration=None, fps=None, width=10, height=10)
+    assert media_quality_for(img, 1000, {0: list(_IJG_LUMA)}) == MediaQuality(jpeg_quality=50)
+
+
+def test_judge_track_passes_threshold_and_params_when_faces_are_too_few():
+    probs = [0.4, 0.6, 0.8]
+    s = judge_track(probs, rule="share", threshold=0.3, min_faces=5)
+    assert s.too_few and s.score == pytest.approx(1.0)
+    ev = _ev([3.0, 3.0])
+    a = judge_track(ev, min_faces=5)
+    b = judge_track(ev, min_faces=5, prior_faces=10.0)
+    assert a.too_few and b.too_few and b.score < a.score
+    ok = judge_track(_ev([3.0, 3.0, -1.0]), window=1)
+    assert ok.share_above == pytest.approx(2 / 3)
+    assert judge_track(_ev([4.0]), rule="share").score == 1.0  # the simple rules see TrackEvidence's probs
+
+
+def test_video_verdict_picks_the_highest_score_not_the_highest_id():
+    v, ids = judge_video([(2, _o("fake", 0.95, reason="hi")), (3, _o("fake", 0.7, reason="lo"))])
+    assert v.reason == "identity #2, #3 judged fake: hi" and v.score == 0.95
+    v, _ = judge_video([(2, _o("uncertain", 0.6, reason="six")), (3, _o("uncertain", 0.4, reason="four")),
+                        (4, _o("uncertain", None, reason="none"))])  # fmt: skip
+    assert v.reason == "identity #2 is uncertain: six" and v.score == 0.6
+    v, _ = judge_video([(2, _o("real", 0.3, reason="three")), (3, _o("real", 0.1, reason="one")),
+                        (4, _o("real", None, reason="none"))])  # fmt: skip
+    assert v.score == 0.3 and v.reason.endswith("(most suspicious #2 judged real: three)")
+    assert v.interval == (0.1, 0.9)
+    v, _ = judge_video([(1, _o("real", 0.1)), (2, _o("uncertain", 0.9, too_few=True)),
+                        (3, _o("uncertain", 0.6, too_few=True))])  # fmt: skip
+    assert v.reason.startswith("identity #2, seen in too few faces")
+
+
+def test_threshold_range_is_the_band_for_the_calibrated_rule():
+    from fakescope.rules import check_threshold, threshold_range
+
+    assert threshold_range("calibrated") == (0.35, 0.65) and threshold_range("calibrated", (0.2, 0.9)) == (0.2, 0.9)
+    assert threshold_range("share") == (0.0, 1.0) and threshold_range("mean", (0.3, 0.7)) == (0.0, 1.0)
+    for t in (0.35, 0.5, 0.65):
+        check_threshold("calibrated", t)
+    for t in (0.0, 1.0):
+        check_threshold("mean", t)
+    with pytest.raises(ValueError, match=r"^threshold 0.2 is outside the allowed range 0.35–0.65 for rule "
+                                         r"'calibrated' \(the uncertain band in force\)$"):
+        check_threshold("calibrated", 0.2)
+    with pytest.raises(ValueError, match=r"^threshold 1.5 is outside the allowed range 0–1 for rule 'share'$"):
+        check_threshold("share", 1.5)
+    with pytest.raises(ValueError, match="outside"):
+        check_threshold("calibrated", 0.66)
