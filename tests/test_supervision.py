@@ -144,6 +144,7 @@ def test_cancel_a_queued_or_a_running_task():
         deadline = time.monotonic() + 5
         while not running.running() and time.monotonic() < deadline:
             time.sleep(0.01)
+        assert running.running() and not queued.running()
         assert ex.cancel("q") and queued.cancelled()
         assert ex.cancel("r")
         with pytest.raises(CancelledError):
@@ -171,10 +172,11 @@ def test_close_without_cancel_finishes_the_queue():
 
 def test_workers_that_cannot_start_fail_every_task_with_the_reason():
     with SupervisedExecutor(ScriptBackend(start=["fatal"]), 1) as ex:
-        out = ex.submit(task("ok")).result(10)
-        assert not out.ok and out.error == "workers cannot start: cannot load the model (fatal)"
-        later = ex.submit(task("ok")).result(10)
-        assert later.error == out.error and later.attempts == 0
+        out = ex.submit(task("ok", key="first")).result(10)
+        assert out.ok is False and out.error == "workers cannot start: cannot load the model (fatal)"
+        assert (out.key, out.seconds, out.worker) == ("first", 0.0, "")
+        later = ex.submit(task("ok", key="later")).result(10)
+        assert later.error == out.error and later.attempts == 0 and later.ok is False and later.key == "later"
 
 
 def test_three_start_deaths_in_a_row_are_fatal_but_two_are_survived():
@@ -210,3 +212,40 @@ def test_tasks_are_spread_over_the_workers():
     assert be.spawned == 3 and sorted(be.killed) == [0, 1, 2]
     with SupervisedExecutor(ScriptBackend(), 0) as ex:
         assert ex.workers == 1 and ex.submit(task("ok")).result(10).ok
+
+
+def test_a_free_worker_takes_the_next_task_while_another_is_busy():
+    with SupervisedExecutor(ScriptBackend(), 2) as ex:
+        long = ex.submit(task("slow:1.0", key="long"))
+        deadline = time.monotonic() + 5
+        while not long.running() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        short = ex.submit(task("ok", key="short")).result(10)
+        assert not long.done()  # the second worker took it: no waiting behind the long task
+        assert short.worker != long.result(10).worker
+
+
+def test_supervision_says_what_happens_and_names_its_thread(caplog):
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="fakescope.engine.supervised")
+    with SupervisedExecutor(ScriptBackend(start=["died"]), 1) as ex:
+        assert any(t.name == "fakescope-script-supervisor" and t.daemon for t in threading.enumerate())
+        out = ex.submit(task("die", key="k")).result(10)
+        assert 0.0 <= out.seconds < 5
+    msgs = [r.getMessage() for r in caplog.records]
+    assert "script worker 0 could not start: cannot load the model (died)" in msgs
+    assert "die: worker died (killed by signal 9); retrying on a fresh worker" in msgs
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # the supervisor itself never failed
+
+
+def test_every_queued_task_fails_cleanly_when_workers_cannot_start(caplog):
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="fakescope.engine.supervised")
+    with SupervisedExecutor(ScriptBackend(start=["fatal"]), 1) as ex:
+        futs = [ex.submit(task("ok", key=str(i))) for i in range(4)]
+        outs = [f.result(10) for f in futs]
+    assert [o.key for o in outs] == ["0", "1", "2", "3"]
+    assert all(o.ok is False and o.error.startswith("workers cannot start") for o in outs)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
