@@ -6,6 +6,7 @@ browser is never downloaded. Writes a screenshot to bench/out/webapp.png.
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import threading
@@ -79,39 +80,53 @@ def test_upload_video_shows_verdict_video_and_heatmaps(server, samples):
             assert {"meso4", "mesoinception4", "sbi_mobilenetv2"} <= names and "xception" not in names, offered
             assert names == set(list_runnable_models()) and all(" — " in o for o in offered), offered
             page.keyboard.press("Escape")
+            chosen = page.locator("#explain").inner_text()
+            assert "saliency" in chosen and "gradcam" not in chosen, chosen  # the measured default, not gradcam
             box = page.locator("#explain input")  # add a second method to switch to
             box.click()
             page.get_by_role("option").first.wait_for(timeout=10_000)
             methods = [o.strip().split("\n")[-1].strip() for o in page.get_by_role("option").all_inner_texts()]
-            assert "saliency" in methods and "attention_rollout" not in methods, methods  # not for a CNN
-            box.fill("saliency")
-            page.get_by_role("option", name="saliency", exact=True).click()
+            assert "gradcam" in methods and "attention_rollout" not in methods, methods  # not for a CNN
+            box.fill("gradcam")
+            page.get_by_role("option", name="gradcam", exact=True).click()
+            page.keyboard.press("Escape")
+            page.locator("#advanced").get_by_text("Advanced").click()  # legacy rules are labelled as such
+            page.locator("#rule input").click()
+            page.locator("#rule").get_by_role("option").first.wait_for(timeout=10_000)
+            rules = page.locator("#rule").get_by_role("option").all_inner_texts()
+            assert rules[0].strip().endswith("calibrated (default)"), rules
+            assert all("legacy" in r for r in rules[1:]) and len(rules) >= 3, rules
             page.keyboard.press("Escape")
             page.locator("#analyse").click()
             verdict = page.locator("#verdict")
             verdict.get_by_text("Verdict:").wait_for(timeout=240_000)
             text = verdict.inner_text()
             assert any(w in text for w in ("REAL", "FAKE", "INCONCLUSIVE", "UNCERTAIN")), text
-            assert "single_face.mp4" in text
+            assert "single_face.mp4" in text and "What you can do next" in text
+            headline = page.locator("#verdict .fs-headline").inner_text()
+            assert any(h in headline for h in ("Cannot tell", "Likely manipulated", "No sign", "No face")), headline
+            if "REAL" in headline:
+                assert "not proof" in page.locator("#caveat").inner_text()
             page.wait_for_function(
                 "() => (document.querySelector('#tracks')?.innerText || '').includes('#0')", timeout=10_000
             )
-            page.locator("#heatmaps img").first.wait_for(timeout=30_000)
-            assert page.locator("#heatmaps img").count() >= 1
-            assert "gradcam" in (page.locator("#heatmaps img").first.get_attribute("src") or "")
+            # each method's maps, or the note that its maps were held back as not evidence
+            shown = ("m => { const g = document.querySelector('#heatmaps');"
+                     " const src = g?.querySelector('img')?.getAttribute('src') || '';"
+                     " return src.includes(m) || (g?.innerText || '').includes('hidden'); }")
+            page.wait_for_function(shown, arg="saliency", timeout=30_000)
             method = page.locator("#method input")  # the method switcher refills the gallery
             method.click()
-            page.get_by_role("option", name="saliency", exact=True).click()
-            page.wait_for_function(
-                "() => (document.querySelector('#heatmaps img')?.getAttribute('src') || '').includes('saliency')",
-                timeout=30_000,
-            )
-            method.click()
             page.get_by_role("option", name="gradcam", exact=True).click()
-            page.wait_for_function(
-                "() => (document.querySelector('#heatmaps img')?.getAttribute('src') || '').includes('gradcam')",
-                timeout=30_000,
-            )
+            page.wait_for_function(shown, arg="gradcam", timeout=30_000)
+            method.click()
+            page.get_by_role("option", name="saliency", exact=True).click()
+            page.wait_for_function(shown, arg="saliency", timeout=30_000)
+            timeline = page.locator("#timeline svg")
+            assert "uncertain band" in timeline.inner_html() and "threshold 0.5" in timeline.inner_html()
+            cut = page.evaluate("() => [...document.querySelectorAll('#tracks th')]"
+                                ".filter(th => th.scrollWidth > th.clientWidth + 1).map(th => th.innerText)")
+            assert cut == [], cut  # no header cut off
             video = page.locator("#annotated-video video")
             video.wait_for(timeout=30_000)
             assert "annotated.mp4" in (video.get_attribute("src") or "")
@@ -129,6 +144,13 @@ def test_upload_video_shows_verdict_video_and_heatmaps(server, samples):
             page.wait_for_timeout(1500)  # let the plot and the video poster render
             SHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SHOT), full_page=True)
+            for width in (1280, 390):  # the widths the issue names: headers whole, nothing cut
+                page.set_viewport_size({"width": width, "height": 1000})
+                page.wait_for_timeout(500)
+                page.screenshot(path=str(SHOT.with_name(f"webapp-{width}.png")), full_page=True)
+                cut = page.evaluate("() => [...document.querySelectorAll('#tracks th')]"
+                                    ".filter(th => th.scrollWidth > th.clientWidth + 1).map(th => th.innerText)")
+                assert cut == [], (width, cut)
             assert not errors, errors
         finally:
             browser.close()
@@ -161,5 +183,35 @@ def test_api_docs_render_with_the_network_blocked(server):
                 "() => (document.body.innerText || '').includes('/v1/analyses')", timeout=30_000
             )
             assert not outside, outside
+        finally:
+            browser.close()
+
+
+def test_an_analysis_sent_through_the_api_opens_in_the_web_app(server, samples):
+    """Job history: a job submitted with the HTTP API is listed in the web app and opens with its verdict."""
+    import httpx
+    from playwright.sync_api import sync_playwright
+
+    photo = samples / "multi_face.jpg"
+    r = httpx.post(f"{server}/v1/analyses", files={"file": ("api_upload.jpg", photo.read_bytes())}, timeout=30)
+    assert r.status_code == 202, r.text
+    job = r.json()["id"]
+    end = time.monotonic() + 240
+    while httpx.get(f"{server}/v1/analyses/{job}", timeout=30).json()["status"] != "done":
+        assert time.monotonic() < end
+        time.sleep(0.3)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(f"{server}/ui/", wait_until="domcontentloaded")
+            page.locator("#history").get_by_text("Earlier analyses").click()
+            page.locator("#history-refresh").click()
+            page.locator("#history-list input").click()
+            page.get_by_role("option", name=re.compile(f"api_upload.jpg .* {job[:8]}")).click()
+            page.locator("#history-open").click()
+            page.locator("#verdict").get_by_text("api_upload.jpg").wait_for(timeout=30_000)
+            assert "What you can do next" in page.locator("#verdict").inner_text()
+            assert "#0" in page.locator("#tracks").inner_text()
         finally:
             browser.close()

@@ -36,7 +36,7 @@ figcaption{font-size:.8rem;color:#444} .muted{color:#777;font-size:.85rem}
 .card{border:1px solid #ddd;padding:.5rem 1rem;background:#fcfcfc} .card h3{font-size:1rem} .src{font-size:.75rem}
 .flag{display:inline-block;background:#eee;border-radius:.3rem;padding:0 .3rem;margin:0 .1rem;font-size:.8rem}
 th{word-break:keep-all;overflow-wrap:normal;hyphens:none;vertical-align:bottom}
-figure{max-width:100%} figcaption{overflow-wrap:anywhere;max-width:100%}
+figure{max-width:100%} svg{max-width:100%;height:auto} figcaption{overflow-wrap:anywhere;max-width:100%}
 .cell{display:inline-block;text-align:center;vertical-align:top;margin-right:.2rem}
 .cell b{display:block;font-size:.75rem;font-weight:600;color:#333}
 .cbar{display:flex;align-items:center;gap:.4rem;font-size:.8rem;margin:.2rem 0}
@@ -67,7 +67,8 @@ def timeline_svg(result: AnalysisResult, width: int = 900, height: int = 260) ->
     x = lambda t: pad_l + pw * (t / t_end if t_end else 0)  # noqa: E731
     y = lambda p: pad_t + ph * (1 - p)  # noqa: E731
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" '
         f'aria-label="p_fake over time per identity">',
         f'<rect x="{pad_l}" y="{pad_t}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#bbb"/>',
     ]

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import pandas as pd
 from pydantic import ValidationError
 
 from ..pipeline import DEFAULT_MODEL
@@ -31,14 +30,20 @@ THEME_CSS = """
 #verdict .fs-headline {font-size:1.1em} #verdict .fs-caveat {border-left:4px solid #d68910;background:#fef5e7;
   padding:.3em .7em} #verdict .fs-next {border-left:4px solid #1f77b4;background:#eef5fb;padding:.3em .7em}
 #verdict table.prov td, #verdict table.prov th {border:1px solid #ddd;padding:.2em .4em;text-align:left}
-#tracks th, #tracks th * {word-break:keep-all !important;overflow-wrap:normal !important;hyphens:none !important}
+#tracks table.fs-tracks {border-collapse:collapse;width:100%;font-size:.9em}
+#tracks table.fs-tracks th, #tracks table.fs-tracks td {border:1px solid #ddd;padding:.25em .45em;text-align:left;
+  vertical-align:top;white-space:normal;overflow-wrap:break-word}
+#tracks table.fs-tracks th {word-break:keep-all;overflow-wrap:normal;hyphens:none;vertical-align:bottom}
+#tracks .fs-badge {display:inline-block;padding:.1em .5em;border-radius:.4em;color:#fff;font-weight:700}
+#tracks .fs-fake {background:#c0392b} #tracks .fs-real {background:#1e8449}
+#tracks .fs-inconclusive {background:#7f8c8d} #tracks .fs-uncertain {background:#d68910}
+@media (max-width: 600px) {#tracks {overflow-x:auto} #tracks table.fs-tracks {font-size:.8em}}
 #heatmaps .caption-label, #heatmaps figcaption, #heatmaps [class*="caption"] {white-space:normal !important;
   overflow:visible !important;text-overflow:clip !important;max-width:none !important}
 """
 
 _TRACK_COLUMNS = ["identity", "verdict", "P(fake)", "90% interval", "faces", "span (s)", "quality flags",
                   "per model", "reason"]
-_TRACK_WIDTHS = ["7%", "9%", "7%", "9%", "6%", "9%", "12%", "12%", "29%"]
 
 
 def _measured_default(model: str | list[str] | None) -> list[str]:
@@ -52,6 +57,12 @@ def _measured_default(model: str | list[str] | None) -> list[str]:
         return list(default_methods(first))
     except Exception:  # no explainers installed
         return []
+
+
+def _rule_choices(rules: list[str]) -> list[tuple[str, str]]:
+    """The default rule first; the seeds' two-outcome rules labelled as legacy (they never say uncertain)."""
+    ordered = [DEFAULT_RULE] + [r for r in rules if r != DEFAULT_RULE]
+    return [(f"{r} (default)" if r == DEFAULT_RULE else f"{r} — legacy, no uncertain band", r) for r in ordered]
 
 
 def _choices() -> tuple[list[tuple[str, str]], list[str], list[str]]:
@@ -113,7 +124,7 @@ def _verdict_html(result: dict) -> str:
     words = _wording(result)
     caveat = (f"<p class='fs-caveat' id='caveat'>⚠ {html.escape(words['caveat'])}</p>" if words["caveat"] else "")
     return (
-        f"<p class='fs-headline'><span class='fs-badge fs-{label}'>{label.upper()}</span>"
+        f"<p class='fs-headline'><span class='fs-badge fs-{label}'>{label.upper()}</span> "
         f"<b>{html.escape(words['headline'])}</b></p>{caveat}"
         f"<p>Verdict: {label}{' (by declaration)' if v.get('basis') == 'declaration' else ''}{score} · "
         f"{html.escape(v['reason'])}</p>"
@@ -126,32 +137,46 @@ def _verdict_html(result: dict) -> str:
     )
 
 
-def _tracks_frame(result: dict) -> pd.DataFrame:
-    rows = [
-        [
-            f"#{t['id']}",
-            t["label"],
-            "–" if t.get("score") is None else round(t["score"], 2),
-            "–" if not t.get("interval") else f"{t['interval'][0]:.2f}–{t['interval'][1]:.2f}",
-            t["n_faces"],
-            "–" if result["input"]["kind"] == "image" else f"{t['first_time']:.2f}–{t['last_time']:.2f}",
-            ", ".join(f"{k} {v}" for k, v in sorted((t.get("flag_counts") or {}).items())) or "none",
-            ", ".join(f"{k} {v:.2f}" for k, v in (t.get("model_scores") or {}).items()) or "–",
-            t["reason"],
-        ]
-        for t in result["tracks"]
-    ]
-    return pd.DataFrame(rows, columns=_TRACK_COLUMNS)
+def _tracks_html(result: dict) -> str:
+    """The identities as an HTML table whose headers wrap instead of being cut (a Dataframe's were)."""
+    e = html.escape
+    image = result["input"]["kind"] == "image"
+    ensemble = len(result["settings"].get("models") or []) > 1
+    cols = [c for c in _TRACK_COLUMNS if not (image and c == "span (s)") and (ensemble or c != "per model")]
+    head = "".join(f"<th>{e(c)}</th>" for c in cols)
+    rows = []
+    for t in result["tracks"]:
+        cells = {
+            "identity": f"#{t['id']}",
+            "verdict": f"<span class='fs-badge fs-{e(t['label'])}'>{e(t['label'])}</span>",
+            "P(fake)": "–" if t.get("score") is None else f"{t['score']:.2f}",
+            "90% interval": "–" if not t.get("interval") else f"{t['interval'][0]:.2f}–{t['interval'][1]:.2f}",
+            "faces": str(t["n_faces"]),
+            "span (s)": f"{t['first_time']:.2f}–{t['last_time']:.2f}",
+            "quality flags": e(", ".join(f"{k} {v}" for k, v in sorted((t.get("flag_counts") or {}).items()))
+                               or "none"),
+            "per model": e(", ".join(f"{k} {v:.2f}" for k, v in (t.get("model_scores") or {}).items()) or "–"),
+            "reason": e(t["reason"]),
+        }
+        rows.append("<tr>" + "".join(f"<td>{cells[c]}</td>" for c in cols) + "</tr>")
+    if not rows:
+        return "<p class='fs-muted'>No identity: no face was found.</p>"
+    return f"<table class='fs-tracks'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _timeline_frame(result: dict) -> pd.DataFrame:
-    rows = [
-        {"time": fr["time"], "p_fake": face["p_fake"], "identity": f"#{face['track_id']}"}
-        for fr in result["frames"]
-        for face in fr["faces"]
-        if face["p_fake"] == face["p_fake"]  # drop NaN
-    ]
-    return pd.DataFrame(rows or [], columns=["time", "p_fake", "identity"])
+def _timeline_html(result: dict) -> str:
+    """The report's timeline (P(fake) per identity with the smoothed line, threshold and uncertain band)."""
+    from ..render.report import timeline_svg
+    from ..schema import AnalysisResult
+
+    if result["input"]["kind"] == "image" or not result.get("frames"):
+        return ""
+    try:
+        svg = timeline_svg(AnalysisResult.model_validate(result))
+    except Exception:  # an unreadable old result: no timeline
+        return ""
+    svg = svg.replace("<svg ", '<svg style="max-width:100%;height:auto" ', 1)
+    return f"<div class='fs-timeline'>{svg}</div>"
 
 
 def _hidden_maps(result: dict, method: str | None) -> int:
@@ -267,7 +292,10 @@ def build_demo(store: JobStore) -> gr.Blocks:
                         elem_id="explain",
                     )
                     frames = gr.Textbox(settings.default_frames, label="Frames (even:N, every:K, all)")
-                    rule = gr.Dropdown(rules, value=DEFAULT_RULE, label="Verdict rule")
+                    with gr.Accordion("Advanced: verdict rule (for research)", open=False, elem_id="advanced"):
+                        rule = gr.Dropdown(_rule_choices(rules), value=DEFAULT_RULE, label="Verdict rule",
+                                           elem_id="rule",
+                                           info="the seeds' rules have no uncertain band: for comparison only")
                     # the slider spans exactly the range the API accepts for the chosen rule (rules.threshold_range)
                     threshold = gr.Slider(*threshold_range(DEFAULT_RULE, DEFAULT_BAND), value=0.5, step=0.01,
                                           label="P(fake) threshold", elem_id="threshold",
@@ -278,15 +306,9 @@ def build_demo(store: JobStore) -> gr.Blocks:
                     stop = gr.Button("Cancel", variant="stop", elem_id="cancel")
             with gr.Column(scale=2):
                 verdict = gr.HTML(_status_html("Upload a file and press Analyse."), elem_id="verdict")
-                tracks = gr.Dataframe(
-                    headers=_TRACK_COLUMNS, label="Identities", interactive=False, wrap=True, elem_id="tracks",
-                    column_widths=_TRACK_WIDTHS,
-                )
+                tracks = gr.HTML("", label="Identities", elem_id="tracks")
         with gr.Row():
-            timeline = gr.LinePlot(
-                x="time", y="p_fake", color="identity", y_lim=[0, 1], title="p_fake over time",
-                x_title="time (s)", y_title="p_fake", label="Timeline", elem_id="timeline",
-            )
+            timeline = gr.HTML("", label="Timeline", elem_id="timeline")
             annotated_video = gr.Video(label="Annotated video", interactive=False, elem_id="annotated-video")
             annotated_image = gr.Image(label="Annotated image", interactive=False, visible=False, type="filepath")
         with gr.Row():
@@ -299,6 +321,13 @@ def build_demo(store: JobStore) -> gr.Blocks:
                                 interactive=False, elem_id="downloads")
         with gr.Accordion("How reliable is this detector?", open=False, elem_id="model-card"):
             card = gr.HTML(_cards_html(DEFAULT_MODEL))
+        with gr.Accordion("Earlier analyses (also those sent through the HTTP API)", open=False, elem_id="history"):
+            with gr.Row():
+                history = gr.Dropdown([], label="Finished analyses, newest first", interactive=True,
+                                      elem_id="history-list")
+                with gr.Column(scale=0, min_width=120):
+                    refresh = gr.Button("Refresh", elem_id="history-refresh")
+                    reopen = gr.Button("Open", variant="primary", elem_id="history-open")
 
         outputs = [job_state, verdict, tracks, timeline, annotated_video, annotated_image, method, gallery, downloads,
                    card]
@@ -370,8 +399,8 @@ def build_demo(store: JobStore) -> gr.Blocks:
             files = [str(folder / n) for n in shared if n in names]
             return [
                 _verdict_html(result),
-                _tracks_frame(result),
-                gr.update(value=_timeline_frame(result), visible=result["input"]["kind"] == "video"),
+                _tracks_html(result),
+                gr.update(value=_timeline_html(result), visible=result["input"]["kind"] == "video"),
                 gr.update(value=video, visible=image is None),
                 gr.update(value=image, visible=image is not None),
                 gr.update(choices=methods_done, value=first),
@@ -391,7 +420,22 @@ def build_demo(store: JobStore) -> gr.Blocks:
             outputs,
             concurrency_limit=store.capacity,
             api_name="analyse",
+            show_progress_on=[verdict],  # one progress bar, where the status is written
         )
+
+        def history_choices() -> dict:
+            done = [j for j in store.list(100) if j.status == "done"]
+            return gr.update(choices=[(f"{j.filename or j.id} · {j.created[:19].replace('T', ' ')} · {j.id[:8]}", j.id)
+                                      for j in done])  # fmt: skip
+
+        def open_job(job_id: str | None) -> list[Any]:
+            if not job_id:
+                raise gr.Error("Choose an analysis first.")
+            return [job_id, *_render(job_id)]
+
+        refresh.click(history_choices, None, history, api_name=False)
+        reopen.click(open_job, [history], outputs, api_name=False, show_progress_on=[verdict])
+        demo.load(history_choices, None, history, api_name=False)
 
         def cancel(job_id: str | None) -> str:
             return _status_html("Cancelled." if sessions.cancel(job_id) else "Nothing to cancel.")
