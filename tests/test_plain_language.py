@@ -150,3 +150,21 @@ def test_model_cards_sum_up_in_one_sentence_and_lead_with_measurements():
     assert html.index(line) < html.index("Measured here") < html.index("Published by the authors")
     assert "1 judged fake, 25 uncertain, of 36" in html and "1 / 25 of 36" not in html
     assert summary_line({"measured": []}) is None
+
+
+def test_weights_list_gives_sizes_in_words_and_a_published_accuracy(tmp_path, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from fakescope.cli import app
+
+    monkeypatch.setenv("FAKESCOPE_HOME", str(tmp_path))
+    rows = json.loads(CliRunner().invoke(app, ["weights", "list", "--json"]).output)
+    assert rows and all(r["size"].endswith(("MB", "kB", " B")) or r["size"].startswith("not published")
+                        for r in rows)  # fmt: skip
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["deepfakebench-meso4"]["accuracy"] == "frame AUC 0.91 on DF-1.0 (authors')"
+    assert by_name["dfdc-winner-b7"]["accuracy"].startswith("rank 1st of 2,116 teams")
+    out = CliRunner().invoke(app, ["weights", "list"], env={"COLUMNS": "250"}).output
+    assert "published accuracy" in out and "size (bytes)" not in out

@@ -329,3 +329,17 @@ def test_with_duplicates_gives_every_name_one_row():
     out = with_duplicates(rows, {"s1": ["/a", "/z/c"], "s2": ["/b"]})
     assert [(r["path"], r["name"], r["same_as"]) for r in out] == [("/a", "a", ""), ("/z/c", "c", "/a"),
                                                                     ("/b", "b", "")]
+
+
+def test_batch_cli_sums_up_verdicts_and_names_what_it_skipped(tmp_path, scripted):
+    from typer.testing import CliRunner
+
+    from fakescope.cli import app
+
+    src = _inputs(tmp_path / "in", a="ok fake", b="ok real", c="fail", d="ok uncertain")
+    (src / "notes.txt.bak").write_text("not media")
+    (src / ".hidden.doc").write_text("hidden: not counted")
+    r = CliRunner().invoke(app, ["batch", str(src), "--out", str(tmp_path / "out"), "--engine", "thread"])
+    assert r.exit_code == 1, r.output  # one input failed
+    assert "verdicts: 1 fake, 1 uncertain, 1 real, 1 failed" in r.output, r.output
+    assert "note: 1 file(s) in the folders were skipped: not media by their extension" in r.output, r.output

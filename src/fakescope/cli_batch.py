@@ -154,6 +154,7 @@ def register(app: typer.Typer, analyze, analysis_options: tuple[str, ...], fail,
             err_console.print(f"[red]failed:[/red] {msg}", highlight=False, soft_wrap=True)
         if len(summary.failures) > 20:
             err_console.print(f"... and {len(summary.failures) - 20} more failures (fakescope batch-report {out})")
+        _print_verdicts(out, summary, sources, console, err_console)
         rate = f", {summary.rate:.2f} inputs/s" if summary.analysed + summary.failed else ""
         console.print(
             f"{summary.inputs} inputs: {summary.analysed} analysed, {summary.failed} failed, "
@@ -187,6 +188,28 @@ def register(app: typer.Typer, analyze, analysis_options: tuple[str, ...], fail,
         console.print(table)
         for f in rep.files:
             console.print(f"wrote {f}", highlight=False)
+
+
+def _print_verdicts(out: Path, summary, sources, console, err_console) -> None:
+    """What the batch found, in one line (this run's settings, every input so far), and what it passed over."""
+    from .archive import ResultStore
+    from .archive.sources import skipped_in_folders
+
+    with ResultStore(out) as store:
+        rows = store.rows(settings=summary.settings)
+    counts: dict[str, int] = {}
+    for r in rows:
+        label = (r["verdict"] or "inconclusive") if r["status"] == "done" else r["status"]
+        counts[label] = counts.get(label, 0) + 1
+    order = ["fake", "uncertain", "real", "inconclusive", "failed", "pending", "running"]
+    parts = [f"{counts[k]} {k}" for k in order if counts.get(k)]
+    if parts:
+        console.print("verdicts: " + ", ".join(parts) + f" (fakescope batch-report {out} for the table)",
+                      highlight=False)  # fmt: skip
+    skipped = skipped_in_folders(list(sources))
+    if skipped:
+        err_console.print(f"note: {skipped} file(s) in the folders were skipped: not media by their extension "
+                          "(name them directly to analyse them anyway)", highlight=False)
 
 
 def _check_config(cfg) -> None:

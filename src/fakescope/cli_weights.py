@@ -69,13 +69,13 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="As JSON.")] =
         return
     table = Table(title="weights (fakescope weights pull NAME)")
     table.add_column("name", no_wrap=True)
-    for col in ("installed", "architecture", "licence", "size (bytes)", "sha256"):
+    for col in ("installed", "architecture", "published accuracy", "licence", "size", "sha256"):
         table.add_column(col, overflow="fold")
     for r in rows:
         licence = escape(r["licence"]) + (" [yellow](restricted)[/yellow]" if r["restricted"] else "")
         table.add_row(escape(r["name"]), "yes" if r["installed"] else "-", escape(str(r["architecture"] or "auto")) +
-                      (f" ×{r['files']}" if r["files"] > 1 else ""), licence, escape(str(r["size"])),
-                      escape(str(r["sha256"])))  # fmt: skip
+                      (f" ×{r['files']}" if r["files"] > 1 else ""), escape(str(r.get("accuracy", ""))), licence,
+                      escape(str(r["size"])), escape(str(r["sha256"])))  # fmt: skip
     console.print(table)
 
 

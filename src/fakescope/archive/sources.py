@@ -97,3 +97,20 @@ def expand_sources(sources: list[str | Path]) -> tuple[list[Path], list[tuple[st
         else:
             add(p)
     return paths, errors
+
+
+def skipped_in_folders(sources: list[str | Path]) -> int:
+    """How many visible files in the folders among ``sources`` are not analysed (no media extension): the batch
+    says so instead of passing over them in silence."""
+    from ..media import MEDIA_EXTENSIONS
+
+    n = 0
+    for raw in sources:
+        p = Path(raw)
+        if not p.is_dir():
+            continue
+        for f in p.rglob("*"):
+            hidden = any(part.startswith(".") for part in f.relative_to(p).parts)
+            if f.is_file() and not hidden and f.suffix.lower() not in MEDIA_EXTENSIONS:
+                n += 1
+    return n

@@ -407,11 +407,11 @@ def list_rows() -> list[dict]:
         size = e.published_size
         rec = recorded.get(name, {})
         if size is not None:
-            size_text = str(size)
+            size_text = _size(size)
         elif rec and all(f.file in rec for f in e.files):
-            size_text = f"{sum(rec[f.file]['size'] for f in e.files)} (recorded on first download)"
+            size_text = f"{_size(sum(rec[f.file]['size'] for f in e.files))} (measured at first download)"
         else:
-            size_text = "recorded on first download"
+            size_text = "not published (measured at first download)"
         published = [f for f in e.files if f.sha256]
         sha_text = ("published" + (" (in the file name)" if any("file name" in f.sha256_source for f in published)
                                    else "")
@@ -419,12 +419,36 @@ def list_rows() -> list[dict]:
                     ("recorded on first download" if rec else "recorded on first download (pending)"))  # fmt: skip
         rows.append({"name": name, "title": e.title, "architecture": e.architecture, "files": len(e.files),
                      "installed": name in installed, "licence": e.licence, "restricted": bool(e.restriction),
-                     "size": size_text, "sha256": sha_text})  # fmt: skip
+                     "size": size_text, "sha256": sha_text, "accuracy": _accuracy(e.benchmarks)})  # fmt: skip
     for name in sorted(installed - set(catalogue)):
         m = read_manifest(name) or {}
         size = sum(x.get("source_size", 0) for x in m.get("members", []))
         rows.append({"name": name, "title": m.get("entry", {}).get("title", ""), "architecture": m.get("architecture"),
                      "files": len(m.get("members", [])), "installed": True,
                      "licence": m.get("entry", {}).get("licence", "unknown"), "restricted": False,
-                     "size": f"{size} (recorded at install)", "sha256": "recorded at install"})  # fmt: skip
+                     "size": f"{_size(size)} (at install)", "sha256": "recorded at install",
+                     "accuracy": "unknown (not in the catalogue)"})  # fmt: skip
     return rows
+
+
+def _size(n: int) -> str:
+    """Bytes in words (MB with one decimal above 1 MB)."""
+    return f"{n / 1e6:.1f} MB" if n >= 1_000_000 else f"{n / 1e3:.0f} kB" if n >= 1000 else f"{n} B"
+
+
+def _accuracy(benchmarks) -> str:
+    """One published number, with its data set: the best one outside FaceForensics++ (the usual training set,
+    whose own test split flatters every detector), else the first. Non-numeric values (a competition rank)
+    are shown as published. The authors' numbers, not measured here."""
+    if not benchmarks:
+        return "none published"
+
+    def num(b) -> float | None:
+        v = b.get("value")
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    cross = [b for b in benchmarks if num(b) is not None
+             and not str(b.get("dataset", "")).upper().startswith(("FF", "FACEFORENSICS"))]  # fmt: skip
+    b = max(cross, key=num) if cross else benchmarks[0]
+    value = f"{num(b):.2f}" if num(b) is not None else str(b.get("value", "?"))
+    return f"{b.get('metric', '?')} {value} on {b.get('dataset', '?')} (authors')"
