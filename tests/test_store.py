@@ -57,6 +57,7 @@ class ScriptedExecutor(Executor):
             res = json.dumps({"input": Path(task.path).name, "verdict": text[1]})
             fut.set_result(Outcome(task.key, ok=True, result_json=res, seconds=0.01, worker="w",
                                    summary={"verdict": text[1], "score": 0.5, "n_faces": 3,
+                                            "headline": f"plain words for {text[1]}",
                                             "timings": {"decode": 0.1}}))
         else:
             fut.set_result(Outcome(task.key, ok=False, error=f"{Path(task.path).name}: cannot decode", attempts=2))
@@ -139,6 +140,7 @@ def test_identical_files_are_analysed_once_and_listed_under_every_name(tmp_path,
     rows = list(csv.DictReader((out / "report" / "results.csv").open()))
     names = {r["name"]: r for r in rows}
     assert set(names) == {"a.mp4", "copy_of_a.mp4", "b.mp4"}
+    assert names["b.mp4"]["headline"] == "plain words for real"  # every verdict with its sentence
     shared = [r for r in rows if r["same_as"]]
     assert len(shared) == 1 and shared[0]["verdict"] == "fake"
     assert shared[0]["same_as"] != shared[0]["path"]
@@ -343,3 +345,25 @@ def test_batch_cli_sums_up_verdicts_and_names_what_it_skipped(tmp_path, scripted
     assert r.exit_code == 1, r.output  # one input failed
     assert "verdicts: 1 fake, 1 uncertain, 1 real, 1 failed" in r.output, r.output
     assert "note: 1 file(s) in the folders were skipped: not media by their extension" in r.output, r.output
+
+
+def test_a_store_from_before_headlines_gains_the_column(tmp_path):
+    import sqlite3
+
+    db = tmp_path / DB_NAME
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE results (sha256 TEXT NOT NULL, settings TEXT NOT NULL, path TEXT NOT NULL, "
+                "name TEXT NOT NULL, size_bytes INTEGER, status TEXT NOT NULL, verdict TEXT, score REAL, reason TEXT, "
+                "n_faces INTEGER, n_tracks INTEGER, max_p_fake REAL, mean_p_fake REAL, kind TEXT, duration REAL, "
+                "seconds REAL, t_decode REAL, t_detect REAL, t_classify REAL, timings TEXT, error TEXT, "
+                "result_path TEXT, attempts INTEGER NOT NULL DEFAULT 0, worker TEXT, engine TEXT, "
+                "queued TEXT NOT NULL, started TEXT, finished TEXT, PRIMARY KEY (sha256, settings))")
+    con.execute("INSERT INTO results (sha256, settings, path, name, status, verdict, queued) "
+                "VALUES ('a', 's', '/a', 'a', 'done', 'real', 'now')")
+    con.commit()
+    con.close()
+    with ResultStore(tmp_path) as s:
+        row = s.rows()[0]
+        assert row["verdict"] == "real" and row["headline"] is None
+        s.record("a", "s", Outcome("k", ok=True, summary={"verdict": "fake", "headline": "Likely"}), None, "x")
+        assert s.rows()[0]["headline"] == "Likely"

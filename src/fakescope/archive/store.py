@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS results (
     verdict TEXT,
     score REAL,
     reason TEXT,
+    headline TEXT,
     n_faces INTEGER,
     n_tracks INTEGER,
     max_p_fake REAL,
@@ -78,8 +79,8 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 
-COLUMNS = ("sha256", "settings", "path", "name", "size_bytes", "status", "verdict", "score", "reason", "n_faces",
-           "n_tracks", "max_p_fake", "mean_p_fake", "kind", "duration", "seconds", "t_decode", "t_detect",
+COLUMNS = ("sha256", "settings", "path", "name", "size_bytes", "status", "verdict", "score", "headline", "reason",
+           "n_faces", "n_tracks", "max_p_fake", "mean_p_fake", "kind", "duration", "seconds", "t_decode", "t_detect",
            "t_classify", "timings", "error", "result_path", "attempts", "worker", "engine", "queued", "started",
            "finished")  # fmt: skip
 
@@ -198,6 +199,9 @@ class ResultStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at each checkpoint, never corrupt
             self._db.executescript(_SCHEMA)
+            have = {r[1] for r in self._db.execute("PRAGMA table_info(results)").fetchall()}
+            if "headline" not in have:  # a store made before verdicts had plain sentences (issue 22)
+                self._db.execute("ALTER TABLE results ADD COLUMN headline TEXT")
         except sqlite3.OperationalError as e:
             if "locked" in str(e) or "busy" in str(e):
                 raise StoreError(f"{self.path}: locked by another process for 30 s (another batch writing to "
@@ -306,6 +310,7 @@ class ResultStore:
             "verdict": s.get("verdict"),
             "score": s.get("score"),
             "reason": s.get("reason"),
+            "headline": s.get("headline"),
             "n_faces": s.get("n_faces"),
             "n_tracks": s.get("n_tracks"),
             "max_p_fake": s.get("max_p_fake"),

@@ -108,6 +108,7 @@ def summarize(result: AnalysisResult) -> dict:
         "verdict": result.verdict.label,
         "score": result.verdict.score,
         "reason": result.verdict.reason,
+        "headline": result.verdict.headline,
         "n_faces": len(probs),
         "n_tracks": len(result.tracks),
         "max_p_fake": max(probs) if probs else None,
