@@ -6,6 +6,7 @@ up in one sentence."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -168,3 +169,33 @@ def test_weights_list_gives_sizes_in_words_and_a_published_accuracy(tmp_path, mo
     assert by_name["dfdc-winner-b7"]["accuracy"].startswith("rank 1st of 2,116 teams")
     out = CliRunner().invoke(app, ["weights", "list"], env={"COLUMNS": "250"}).output
     assert "published accuracy" in out and "size (bytes)" not in out
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian's Chromium")
+def test_the_report_reads_in_a_browser_at_1280_and_390_px(photo_result, tmp_path):
+    """report.html in Chromium: headline and caveat visible, identities headers whole, screenshots kept."""
+    from conftest import CHROMIUM_ARGS
+    from playwright.sync_api import sync_playwright
+
+    real = _as(photo_result, "real")
+    page_file = tmp_path / "report.html"
+    page_file.write_text(render_report(real))
+    shots = Path(__file__).resolve().parent.parent / "bench" / "out"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            for width in (1280, 390):
+                page = browser.new_page(viewport={"width": width, "height": 900})
+                page.goto(page_file.as_uri())
+                assert page.locator("#headline").is_visible() and page.locator("#caveat").is_visible()
+                assert "not proof" in page.locator("#caveat").inner_text()
+                cut = page.evaluate("() => [...document.querySelectorAll('#identities th')]"
+                                    ".filter(th => th.scrollWidth > th.clientWidth + 1).map(th => th.innerText)")
+                assert cut == [], (width, cut)
+                wide = page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+                assert wide, f"the page scrolls sideways at {width} px"
+                page.screenshot(path=str(shots / f"report-{width}.png"), full_page=True)
+                page.close()
+        finally:
+            browser.close()

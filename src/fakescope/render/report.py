@@ -36,7 +36,9 @@ figcaption{font-size:.8rem;color:#444} .muted{color:#777;font-size:.85rem}
 .card{border:1px solid #ddd;padding:.5rem 1rem;background:#fcfcfc} .card h3{font-size:1rem} .src{font-size:.75rem}
 .flag{display:inline-block;background:#eee;border-radius:.3rem;padding:0 .3rem;margin:0 .1rem;font-size:.8rem}
 th{word-break:keep-all;overflow-wrap:normal;hyphens:none;vertical-align:bottom}
-figure{max-width:100%} svg{max-width:100%;height:auto} figcaption{overflow-wrap:anywhere;max-width:100%}
+figure{max-width:100%} svg{max-width:100%;height:auto}
+.scroll{overflow-x:auto;max-width:100%} table{display:block;overflow-x:auto;max-width:100%}
+td{overflow-wrap:anywhere} figcaption{overflow-wrap:anywhere;max-width:100%}
 .cell{display:inline-block;text-align:center;vertical-align:top;margin-right:.2rem}
 .cell b{display:block;font-size:.75rem;font-weight:600;color:#333}
 .cbar{display:flex;align-items:center;gap:.4rem;font-size:.8rem;margin:.2rem 0}
@@ -305,9 +307,10 @@ fakescope {e(result.fakescope_version)} · {e(result.created)}</p>
 {_detector_line(result)}
 {provenance_html(result.provenance.model_dump(mode="json") if result.provenance else None)}
 <h2>Identities</h2>
-<table><tr><th>id</th><th>verdict</th><th>P(fake)</th><th>90 % interval</th><th>faces</th>{span_col}
+<div class="scroll"><table id="identities"><tr><th>id</th><th>verdict</th><th>P(fake)</th><th>90 % interval</th>
+<th>faces</th>{span_col}
 <th>faces above {result.settings.threshold:g}</th><th>max face P(fake)</th><th>quality flags</th>{model_col}
-<th>reason</th></tr>{rows}</table>
+<th>reason</th></tr>{rows}</table></div>
 <p class="muted">Quality flags: small = the face was enlarged more than 2× to the model's input; blurry, compressed,
 profile (head turned), partial (cut by the frame edge). Flagged faces count less; identities with mostly soft
 faces are not called fake.</p>
