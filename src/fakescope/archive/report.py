@@ -1,5 +1,5 @@
 """``fakescope batch-report DIR``: the results table as CSV (and Parquet when pyarrow is installed) and
-three plots: verdict counts, a histogram of the verdict scores, the slowest inputs."""
+three plots (:mod:`.plots`): verdict counts, a histogram of the verdict scores, the slowest inputs."""
 
 from __future__ import annotations
 
@@ -11,12 +11,10 @@ from pathlib import Path
 
 from ..schema import write_atomic
 from ..textsafe import csv_row
+from .plots import label_of, write_plots
 from .store import COLUMNS, DB_NAME, ResultStore
 
 log = logging.getLogger(__name__)
-
-_VERDICT_COLOURS = {"fake": "#c0392b", "real": "#27ae60", "uncertain": "#e67e22", "inconclusive": "#d4ac0d",
-                    "failed": "#7d3c98", "pending": "#95a5a6"}  # fmt: skip
 
 
 @dataclass
@@ -24,12 +22,6 @@ class ReportFiles:
     rows: int
     counts: dict[str, int]
     files: list[Path] = field(default_factory=list)
-
-
-def _label(row: dict) -> str:
-    if row["status"] == "done":
-        return row["verdict"] or "inconclusive"
-    return "failed" if row["status"] == "failed" else "pending"
 
 
 def with_duplicates(rows: list[dict], paths: dict[str, list[str]]) -> list[dict]:
@@ -57,7 +49,7 @@ def write_report(folder: str | Path, out: str | Path | None = None, settings: st
         listed = with_duplicates(rows, store.paths_by_sha256())  # every input name (the CSV and Parquet)
     counts: dict[str, int] = {}
     for r in rows:
-        counts[_label(r)] = counts.get(_label(r), 0) + 1
+        counts[label_of(r)] = counts.get(label_of(r), 0) + 1
     files = []
 
     buf = io.StringIO()
@@ -77,53 +69,5 @@ def write_report(folder: str | Path, out: str | Path | None = None, settings: st
         pq.write_table(table, sink)
         files.append(write_atomic(out / "results.parquet", sink.getvalue().to_pybytes()))
 
-    files += _plots(rows, counts, out, slowest)
+    files += write_plots(rows, counts, out, slowest)
     return ReportFiles(rows=len(rows), counts=counts, files=files)
-
-
-def _plots(rows: list[dict], counts: dict[str, int], out: Path, slowest: int) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    written = []
-
-    def save(fig, name: str) -> None:
-        buf = io.BytesIO()
-        fig.tight_layout()
-        fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
-        written.append(write_atomic(out / name, buf.getvalue()))
-
-    labels = [k for k in _VERDICT_COLOURS if counts.get(k)]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    bars = ax.bar(labels, [counts[k] for k in labels], color=[_VERDICT_COLOURS[k] for k in labels])
-    ax.bar_label(bars)
-    ax.set_ylabel("inputs")
-    ax.set_title(f"verdicts ({len(rows)} inputs)")
-    save(fig, "verdicts.png")
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for label in ("fake", "real", "uncertain", "inconclusive"):
-        scores = [r["score"] for r in rows
-                  if r["status"] == "done" and r["verdict"] == label and r["score"] is not None]  # fmt: skip
-        if scores:
-            ax.hist(scores, bins=20, range=(0, 1), alpha=0.7, label=label, color=_VERDICT_COLOURS[label])
-    ax.set_xlabel("verdict score (the rule's p_fake statistic)")
-    ax.set_ylabel("inputs")
-    ax.set_xlim(0, 1)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend()
-    ax.set_title("score histogram")
-    save(fig, "scores.png")
-
-    timed = sorted((r for r in rows if r["seconds"] is not None), key=lambda r: r["seconds"], reverse=True)[:slowest]
-    fig, ax = plt.subplots(figsize=(7, 0.35 * max(3, len(timed)) + 1))
-    names = [r["name"][:40] for r in timed][::-1]
-    secs = [r["seconds"] for r in timed][::-1]
-    ax.barh(names, secs, color=[_VERDICT_COLOURS[_label(r)] for r in timed][::-1])
-    ax.set_xlabel("seconds")
-    ax.set_title(f"slowest {len(timed)} inputs")
-    save(fig, "slowest.png")
-    return written
