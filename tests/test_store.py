@@ -367,3 +367,117 @@ def test_a_store_from_before_headlines_gains_the_column(tmp_path):
         assert row["verdict"] == "real" and row["headline"] is None
         s.record("a", "s", Outcome("k", ok=True, summary={"verdict": "fake", "headline": "Likely"}), None, "x")
         assert s.rows()[0]["headline"] == "Likely"
+
+
+# ------------------------------------------------------------------------------------ list files
+
+
+def _list(tmp_path, name: str, text: str | bytes) -> Path:
+    p = tmp_path / "lists" / name
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    return p
+
+
+def test_text_lists_resolve_relative_to_their_folder_and_skip_comments(tmp_path):
+    from fakescope.archive.sources import _read_list, expand_sources
+
+    lst = _list(tmp_path, "a.txt",
+                "\ufeff# a comment\n\n  one.mp4  \nsub/two.mp4\n/abs/three.mp4\n#also\n~nosuchuser9/x.mp4\n")
+    paths, skipped = _read_list(lst)
+    base = lst.parent
+    assert paths == [base / "one.mp4", base / "sub/two.mp4", Path("/abs/three.mp4"), base / "~nosuchuser9/x.mp4"]
+    assert skipped == []
+    lst2 = _list(tmp_path, "b.LST", "x.mp4\n" + "y" * 5000 + "\nz\0.mp4\nw.mp4\n")
+    paths, skipped = _read_list(lst2)
+    assert paths == [base / "x.mp4", base / "w.mp4"]
+    assert skipped == [f"{lst2}: item 2 skipped (not a path: 5000 characters)",
+                       f"{lst2}: item 3 skipped (not a path: 6 characters)"]
+    got, errors = expand_sources([lst2])
+    assert got == [base / "x.mp4", base / "w.mp4"] and [m for _, m in errors] == skipped
+    assert _read_list(_list(tmp_path, "bad.txt", b"caf\xe9.mp4\n"))[0] == [base / "caf\ufffd.mp4"]
+
+
+def test_csv_lists_use_the_path_column_or_the_first(tmp_path):
+    from fakescope.archive.sources import _read_list
+
+    base = tmp_path / "lists"
+    p, _ = _read_list(_list(tmp_path, "h.csv", "label,PATH \nfake,a.mp4\nreal,\nreal,b.mp4\nshort\n"))
+    assert p == [base / "a.mp4", base / "b.mp4"]
+    p, _ = _read_list(_list(tmp_path, "n.CSV", "file,label\nc.mp4,fake\n#d.mp4,x\n"))
+    assert p == [base / "c.mp4"]  # a first row that names no existing file is a header
+    (base / "e.mp4").write_bytes(b"x")
+    p, _ = _read_list(_list(tmp_path, "noheader.csv", "e.mp4,fake\nf.mp4,real\n"))
+    assert p == [base / "e.mp4", base / "f.mp4"]  # an existing path in the first row: no header
+    assert _read_list(_list(tmp_path, "empty.csv", "")) == ([], [])
+    huge = "path\n" + "g" * 200_000 + "\nh.mp4\n"
+    p, skipped = _read_list(_list(tmp_path, "huge.csv", huge))
+    assert p == [base / "h.mp4"] and len(skipped) == 1 and "200000 characters" in skipped[0]
+    import csv as _csv
+
+    assert _csv.field_size_limit() == 131072  # the csv module's limit is restored
+
+
+def test_a_batch_records_its_run_and_reports_requeued_inputs(tmp_path, scripted, caplog):
+    import logging
+
+    src = _inputs(tmp_path / "in", a="ok fake 9")
+    out = tmp_path / "out"
+    with ResultStore(out) as s:
+        key = s.register_settings(CFG)
+        digest = sha256_of(src / "a.mp4")
+        s.add(digest, key, str(src / "a.mp4"), "a.mp4", 9)
+        s.mark_running(digest, key, "process")
+    caplog.set_level(logging.INFO, logger="fakescope.archive.run")
+    s1 = run_archive([src], out, CFG, BatchOptions(engine="thread"))
+    assert s1.analysed == 1 and s1.settings == key and s1.engine == "thread"
+    assert "1 input(s) left running by an earlier run will run again" in caplog.text
+    last = ResultStore(out).last_run()
+    assert last["sources"] == [str(src)] and last["settings"] == key and last["finished"]
+    assert last["options"]["engine"] == "thread"
+
+
+def test_annotation_follows_explanations_unless_asked(tmp_path, monkeypatch):
+    seen = []
+
+    class Capture(ScriptedExecutor):
+        def submit(self, task):
+            seen.append(task.annotate)
+            return super().submit(task)
+
+    ScriptedExecutor.analysed, ScriptedExecutor.interrupt_after = [], None
+    monkeypatch.setattr(run_mod, "create_executor", lambda *a, **k: Capture())
+    src = _inputs(tmp_path / "in", a="ok real 1")
+    run_archive([src], tmp_path / "o1", CFG, BatchOptions(engine="thread"))
+    run_archive([src], tmp_path / "o2", replace(CFG, explain=("saliency",)), BatchOptions(engine="thread"))
+    run_archive([src], tmp_path / "o3", replace(CFG, explain=("saliency",)), BatchOptions(engine="thread",
+                                                                                         annotate=False))
+    run_archive([src], tmp_path / "o4", CFG, BatchOptions(engine="thread", annotate=True))
+    assert seen == [False, True, False, True]
+
+
+def test_batch_report_files_counts_and_settings_filter(tmp_path, scripted):
+    src = _inputs(tmp_path / "in", a="ok fake 1", b="ok real 2", c="fail 3")
+    out = tmp_path / "out"
+    run_archive([src], out, CFG, BatchOptions(engine="thread"))
+    run_archive([src / "a.mp4"], out, replace(CFG, threshold=0.6), BatchOptions(engine="thread"))
+    rep = write_report(out, tmp_path / "rep", slowest=2)
+    assert rep.rows == 4 and rep.counts == {"fake": 2, "real": 1, "failed": 1}
+    names = sorted(p.name for p in rep.files)
+    assert "results.csv" in names and {"verdicts.png", "scores.png", "slowest.png"} <= set(names)
+    assert all(p.parent == tmp_path / "rep" for p in rep.files)
+    other = settings_hash(replace(CFG, threshold=0.6))[0]
+    only = write_report(out, tmp_path / "rep2", settings=other)
+    assert only.rows == 1 and only.counts == {"fake": 1}
+    rows = list(csv.DictReader((tmp_path / "rep2" / "results.csv").open()))
+    assert [r["name"] for r in rows] == ["a.mp4"] and rows[0]["settings"] == other
+    pq = pytest.importorskip("pyarrow.parquet")
+    table = pq.read_table(tmp_path / "rep" / "results.parquet")
+    assert table.num_rows == 4 and "same_as" in table.column_names and "headline" in table.column_names
+    write_report(out)  # default: OUT/report
+    assert (out / "report" / "results.csv").is_file()
+    with ResultStore(tmp_path / "blank") as s:
+        s.register_settings(CFG)
+    empty = write_report(tmp_path / "blank")
+    assert empty.rows == 0 and empty.counts == {}
+    assert pq.read_table(tmp_path / "blank" / "report" / "results.parquet").num_rows == 0
