@@ -102,7 +102,7 @@ def test_flagged_heatmaps_are_hidden_behind_their_warning(photo_result):
     assert shown == ["saliency", "gradcam"]  # the unflagged map of the first face, the second face's map
     assert "+5.35 logit vs random patches" in html and "not evidence: no better than random" in html
     assert "typical face of an identity judged real" in html and "not evidence of manipulation" in html
-    assert "The heatmaps are of" in html and "the first of the ensemble" in html
+    assert "The heatmaps are of" in html and "the verdict combines all of them" in html
 
 
 def test_a_video_report_stands_alone(samples, tmp_path):
@@ -199,3 +199,16 @@ def test_the_report_reads_in_a_browser_at_1280_and_390_px(photo_result, tmp_path
                 page.close()
         finally:
             browser.close()
+
+
+def test_explanations_follow_the_member_that_drives_the_verdict(samples):
+    r = Analyzer(explain=("saliency",), explain_per_track=1).analyze(samples / "multi_face.jpg")
+    assert r.verdict.label == "uncertain" and len(r.settings.models) == 2
+    deciding = max((t for t in r.tracks if t.label == "uncertain"), key=lambda t: t.score or 0.0)
+    top = max(deciding.model_scores, key=deciding.model_scores.get)
+    assert {e.model for e in r.explanations} == {top}
+    from fakescope.render.report import explained_model_note
+
+    note = explained_model_note(r)
+    assert note.startswith(f"The heatmaps are of {top} — of the ensemble's 2 models")
+    assert "the one that scored the deciding identity highest" in note

@@ -414,7 +414,7 @@ class Analyzer:
         if cfg.explain and keep:
             t0 = time.perf_counter()
             chosen = _choose_explained(tracks, keep, reservoir, cfg.explain_per_track)
-            explained, records = self._explain(chosen, face_frame, progress)
+            explained, records = self._explain(chosen, face_frame, progress, self._explained_member(tracks, verdict))
             timings["explain"] = time.perf_counter() - t0
         elif keep:  # no explanations: one thumbnail per identity (no maps)
             chosen = [(fid, face, crop, "thumbnail") for heap in keep.values() for _, fid, face, crop in heap]
@@ -490,11 +490,28 @@ class Analyzer:
             for it in chosen
         ]
 
-    def _explain(self, chosen, face_frame, progress=None):
-        """Run every configured explainer on the chosen faces ``[(id, face, crop, why)]``, batched per method."""
+    def _explained_member(self, tracks, verdict) -> Member:
+        """The ensemble member whose maps explain the verdict: for a fake or uncertain verdict, the one that
+        scored the deciding identity highest; else (and when that member needs crops of another size than
+        the first's, which the kept faces are) the first."""
+        first = self.members[0]
+        if len(self.members) == 1 or verdict.label not in ("fake", "uncertain"):
+            return first
+        ids = verdict.fake_tracks or [t.id for t in sorted(tracks, key=lambda t: -(t.score or 0.0))
+                                      if t.label == "uncertain"][:1]  # fmt: skip
+        deciding = next((t for t in tracks if ids and t.id == ids[0]), None)
+        if deciding is None or not deciding.model_scores:
+            return first
+        best = max(self.members, key=lambda m: deciding.model_scores.get(m.key, float("-inf")))
+        return best if best.crop_key == first.crop_key else first
+
+    def _explain(self, chosen, face_frame, progress=None, member: Member | None = None):
+        """Run every configured explainer on the chosen faces ``[(id, face, crop, why)]``, batched per method,
+        on ``member``'s model (default: the first)."""
         from .explainers import explain
 
         cfg = self.config
+        member = member or self.members[0]
         explained = self._faces(chosen, face_frame)
         faces = [e["face_obj"] for e in explained]
         x = torch.from_numpy(np.stack([e["crop"] for e in explained])).permute(0, 3, 1, 2).float().div_(255.0)
@@ -505,14 +522,14 @@ class Analyzer:
         for method in cfg.explain:
             maps = []
             for start in range(0, len(x), cfg.batch_size):
-                ex = explain(self.model, x[start : start + cfg.batch_size], method=method, target=cfg.explain_target,
-                             **cfg.explain_options.get(method, {}))
+                ex = explain(member.model, x[start : start + cfg.batch_size], method=method,
+                             target=cfg.explain_target, **cfg.explain_options.get(method, {}))
                 maps.append(ex.maps)
                 done_maps += len(ex.maps)
                 if progress:
                     progress(done_maps, total_maps, "explain")
             all_maps = np.concatenate(maps)
-            checks = self._faithfulness(x, all_maps, method)
+            checks = self._faithfulness(x, all_maps, method, member.model)
             for e, face, m, chk in zip(explained, faces, all_maps, checks, strict=True):
                 e["maps"][method] = m
                 records.append(
@@ -524,7 +541,7 @@ class Analyzer:
                         p_fake=face.p_fake,
                         method=method,
                         target=ex.target,
-                        model=self.members[0].key,
+                        model=member.key,
                         why=e["why"],
                         layer=ex.layer,
                         sign=ex.sign,
@@ -537,7 +554,7 @@ class Analyzer:
                 )
         return explained, records
 
-    def _faithfulness(self, x, maps, method):
+    def _faithfulness(self, x, maps, method, model=None):
         """Per face: :func:`fakescope.explainers.faithfulness.check_maps` (None when switched off or
         when the check itself fails: the explanation is kept, without a score)."""
         if not self.config.explain_faithfulness:
@@ -545,7 +562,7 @@ class Analyzer:
         from .explainers.faithfulness import check_maps
 
         try:
-            return check_maps(self.model, x, maps, method, target=self.config.explain_target)
+            return check_maps(model or self.model, x, maps, method, target=self.config.explain_target)
         except Exception as e:  # noqa: BLE001 - a failed check never loses the explanation
             log.warning("faithfulness check of %s failed: %s", method, e)
             return [None] * len(maps)

@@ -367,8 +367,15 @@ def explained_model_note(result: AnalysisResult) -> str:
     explained = sorted({r.model for r in result.explanations if getattr(r, "model", None)}) or models[:1]
     if len(models) == 1:
         return f"The heatmaps are of the model {', '.join(explained)}."
-    return (f"The heatmaps are of {', '.join(explained)} only — the first of the ensemble's {len(models)} models "
-            f"({', '.join(models)}); the verdict combines all of them.")
+    v = result.verdict
+    ids = v.fake_tracks or [t.id for t in sorted(result.tracks, key=lambda t: -(t.score or 0.0))
+                            if t.label == "uncertain"][:1]  # fmt: skip
+    deciding = next((t for t in result.tracks if ids and t.id == ids[0]), None)
+    top = max(deciding.model_scores, key=deciding.model_scores.get) if deciding and deciding.model_scores else None
+    why = ("the one that scored the deciding identity highest" if top in explained and v.label in ("fake", "uncertain")
+           else "the first")
+    return (f"The heatmaps are of {', '.join(explained)} — of the ensemble's {len(models)} models "
+            f"({', '.join(models)}), {why}; the verdict combines all of them.")
 
 
 def _faces_heading(faces: Sequence[dict], result: AnalysisResult) -> str:
