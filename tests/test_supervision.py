@@ -95,9 +95,9 @@ def task(path: str, key: str | None = None, timeout: float | None = None) -> Tas
 def test_a_task_whose_worker_dies_once_is_retried_on_a_fresh_worker():
     be = ScriptBackend()
     with SupervisedExecutor(be, 1) as ex:
-        out = ex.submit(task("die-once")).result(10)
+        out = ex.submit(task("die-once")).result(5)
         assert out.ok and out.attempts == 2 and ex.replaced == 1
-        ok = ex.submit(task("ok")).result(10)
+        ok = ex.submit(task("ok")).result(5)
         assert ok.ok and ok.attempts == 1 and ok.worker == "w2"
     assert be.shut
 
@@ -107,15 +107,15 @@ def test_a_task_that_kills_its_worker_twice_fails_with_a_clear_error_and_the_nex
     with SupervisedExecutor(be, 1) as ex:
         bad = ex.submit(task("die"))
         good = ex.submit(task("ok"))
-        out = bad.result(10)
+        out = bad.result(5)
         assert not out.ok and out.attempts == 2
         assert out.error == "die: worker died while analysing it, 2 time(s) (killed by signal 9)"
-        assert good.result(10).ok and ex.replaced == 2
+        assert good.result(5).ok and ex.replaced == 2
 
 
 def test_without_retries_a_worker_death_fails_the_task_at_once():
     with SupervisedExecutor(ScriptBackend(), 1, retries=0) as ex:
-        out = ex.submit(task("die-once")).result(10)
+        out = ex.submit(task("die-once")).result(5)
         assert not out.ok and out.attempts == 1 and "1 time(s)" in out.error
 
 
@@ -123,16 +123,16 @@ def test_a_task_past_its_timeout_is_stopped_and_its_worker_replaced():
     be = ScriptBackend()
     with SupervisedExecutor(be, 1) as ex:
         t0 = time.monotonic()
-        out = ex.submit(task("hang", timeout=0.3)).result(10)
+        out = ex.submit(task("hang", timeout=0.3)).result(5)
         waited = time.monotonic() - t0
         assert not out.ok and out.error == "hang: timed out after 0.3 s (worker stopped)"
         assert out.attempts == 1 and out.worker == "w1" and 0.3 <= out.seconds < 5
         assert 0.3 <= waited < 5 and ex.replaced == 1 and 0 in be.killed
-        after = ex.submit(task("ok")).result(10)
+        after = ex.submit(task("ok")).result(5)
         assert after.ok and after.worker == "w2"
-        fast = ex.submit(task("slow:0.05", timeout=5)).result(10)  # within its limit: kept
+        fast = ex.submit(task("slow:0.05", timeout=5)).result(5)  # within its limit: kept
         assert fast.ok and ex.replaced == 1
-        free = ex.submit(task("slow:0.4")).result(10)  # no limit
+        free = ex.submit(task("slow:0.4")).result(5)  # no limit
         assert free.ok and ex.replaced == 1
 
 
@@ -148,9 +148,9 @@ def test_cancel_a_queued_or_a_running_task():
         assert ex.cancel("q") and queued.cancelled()
         assert ex.cancel("r")
         with pytest.raises(CancelledError):
-            running.result(10)
+            running.result(5)
         assert not ex.cancel("unknown")
-        assert ex.submit(task("ok")).result(10).ok and ex.replaced == 1
+        assert ex.submit(task("ok")).result(5).ok and ex.replaced == 1
 
 
 def test_close_with_cancel_abandons_the_queue_and_a_closed_executor_refuses_work():
@@ -172,34 +172,34 @@ def test_close_without_cancel_finishes_the_queue():
 
 def test_workers_that_cannot_start_fail_every_task_with_the_reason():
     with SupervisedExecutor(ScriptBackend(start=["fatal"]), 1) as ex:
-        out = ex.submit(task("ok", key="first")).result(10)
+        out = ex.submit(task("ok", key="first")).result(5)
         assert out.ok is False and out.error == "workers cannot start: cannot load the model (fatal)"
         assert (out.key, out.seconds, out.worker) == ("first", 0.0, "")
-        later = ex.submit(task("ok", key="later")).result(10)
+        later = ex.submit(task("ok", key="later")).result(5)
         assert later.error == out.error and later.attempts == 0 and later.ok is False and later.key == "later"
 
 
 def test_three_start_deaths_in_a_row_are_fatal_but_two_are_survived():
     with SupervisedExecutor(ScriptBackend(start=["died", "died"]), 1) as ex:
-        assert ex.submit(task("ok")).result(10).ok and ex.replaced == 2
+        assert ex.submit(task("ok")).result(5).ok and ex.replaced == 2
     with SupervisedExecutor(ScriptBackend(start=["died", "died", "died"]), 1) as ex:
-        out = ex.submit(task("ok")).result(10)
+        out = ex.submit(task("ok")).result(5)
         assert not out.ok and "workers cannot start" in out.error
     # a worker that started resets the count
     with SupervisedExecutor(ScriptBackend(start=["died", "died", "ok", "died", "died"]), 1) as ex:
-        assert ex.submit(task("die-once")).result(10).ok
+        assert ex.submit(task("die-once")).result(5).ok
 
 
 def test_a_task_handed_to_a_vanished_worker_runs_on_a_fresh_one():
     with SupervisedExecutor(ScriptBackend(), 1) as ex:
-        out = ex.submit(task("handover")).result(10)
+        out = ex.submit(task("handover")).result(5)
         assert out.ok and out.attempts == 1 and ex.replaced == 1 and out.worker == "w2"
 
 
 def test_progress_is_reported_for_the_running_task_only():
     seen = []
     with SupervisedExecutor(ScriptBackend(), 1, on_progress=lambda *a: seen.append(a)) as ex:
-        assert ex.submit(task("progress", key="k")).result(10).ok
+        assert ex.submit(task("progress", key="k")).result(5).ok
     assert seen == [("k", 1, 4, "detect")]
 
 
@@ -207,11 +207,11 @@ def test_tasks_are_spread_over_the_workers():
     be = ScriptBackend()
     with SupervisedExecutor(be, 3) as ex:
         futs = [ex.submit(task("slow:0.2", key=str(i))) for i in range(3)]
-        workers = {f.result(10).worker for f in futs}
+        workers = {f.result(5).worker for f in futs}
         assert len(workers) == 3  # side by side, not one after the other
     assert be.spawned == 3 and sorted(be.killed) == [0, 1, 2]
     with SupervisedExecutor(ScriptBackend(), 0) as ex:
-        assert ex.workers == 1 and ex.submit(task("ok")).result(10).ok
+        assert ex.workers == 1 and ex.submit(task("ok")).result(5).ok
 
 
 def test_a_free_worker_takes_the_next_task_while_another_is_busy():
@@ -220,9 +220,9 @@ def test_a_free_worker_takes_the_next_task_while_another_is_busy():
         deadline = time.monotonic() + 5
         while not long.running() and time.monotonic() < deadline:
             time.sleep(0.01)
-        short = ex.submit(task("ok", key="short")).result(10)
+        short = ex.submit(task("ok", key="short")).result(5)
         assert not long.done()  # the second worker took it: no waiting behind the long task
-        assert short.worker != long.result(10).worker
+        assert short.worker != long.result(5).worker
 
 
 def test_supervision_says_what_happens_and_names_its_thread(caplog):
@@ -231,7 +231,7 @@ def test_supervision_says_what_happens_and_names_its_thread(caplog):
     caplog.set_level(logging.WARNING, logger="fakescope.engine.supervised")
     with SupervisedExecutor(ScriptBackend(start=["died"]), 1) as ex:
         assert any(t.name == "fakescope-script-supervisor" and t.daemon for t in threading.enumerate())
-        out = ex.submit(task("die", key="k")).result(10)
+        out = ex.submit(task("die", key="k")).result(5)
         assert 0.0 <= out.seconds < 5
     msgs = [r.getMessage() for r in caplog.records]
     assert "script worker 0 could not start: cannot load the model (died)" in msgs
@@ -245,7 +245,7 @@ def test_every_queued_task_fails_cleanly_when_workers_cannot_start(caplog):
     caplog.set_level(logging.WARNING, logger="fakescope.engine.supervised")
     with SupervisedExecutor(ScriptBackend(start=["fatal"]), 1) as ex:
         futs = [ex.submit(task("ok", key=str(i))) for i in range(4)]
-        outs = [f.result(10) for f in futs]
+        outs = [f.result(5) for f in futs]
     assert [o.key for o in outs] == ["0", "1", "2", "3"]
     assert all(o.ok is False and o.error.startswith("workers cannot start") for o in outs)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
