@@ -481,3 +481,68 @@ def test_batch_report_files_counts_and_settings_filter(tmp_path, scripted):
     empty = write_report(tmp_path / "blank")
     assert empty.rows == 0 and empty.counts == {}
     assert pq.read_table(tmp_path / "blank" / "report" / "results.parquet").num_rows == 0
+
+
+def test_every_recorded_field_reaches_the_table(tmp_path):
+    summary = {"verdict": "fake", "score": 0.81, "reason": "why", "headline": "Likely", "n_faces": 7, "n_tracks": 2,
+               "max_p_fake": 0.9, "mean_p_fake": 0.6, "kind": "video", "duration": 12.5,
+               "timings": {"decode": 1.0, "detect": 2.0, "classify": 3.0}}  # fmt: skip
+    with ResultStore(tmp_path) as s:
+        key = s.register_settings(CFG)
+        s.add("e" * 64, key, "/x/e.mp4", "e.mp4", 5)
+        s.record("e" * 64, key, Outcome("k", ok=False, error="boom", seconds=2.0, worker="pid 7", attempts=3,
+                                        summary=summary), None, "process")  # fmt: skip
+        r = s.rows()[0]
+    assert (r["status"], r["verdict"], r["score"]) == ("failed", "fake", 0.81)
+    assert (r["reason"], r["headline"]) == ("why", "Likely")
+    assert (r["n_faces"], r["n_tracks"], r["max_p_fake"], r["mean_p_fake"]) == (7, 2, 0.9, 0.6)
+    assert (r["kind"], r["duration"], r["t_decode"], r["t_detect"], r["t_classify"]) == ("video", 12.5, 1.0, 2.0, 3.0)
+    assert json.loads(r["timings"]) == summary["timings"] and r["error"] == "boom"
+    assert (r["attempts"], r["worker"], r["engine"], r["seconds"]) == (3, "pid 7", "process", 2.0)
+    assert r["finished"] and r["result_path"] is None
+    with ResultStore(tmp_path) as s:
+        s.add("f" * 64, key, "/x/f.mp4", "f.mp4", 5)
+        s.record("f" * 64, key, Outcome("k", ok=True), "r.json", "thread")
+        assert s.rows(status="done")[0]["timings"] is None
+
+
+def test_batch_events_and_tasks_carry_what_the_progress_display_needs(tmp_path, monkeypatch):
+    tasks, events = [], []
+
+    class Capture(ScriptedExecutor):
+        name, workers = "captured", 3
+
+        def submit(self, task):
+            tasks.append(task)
+            return super().submit(task)
+
+    ScriptedExecutor.analysed, ScriptedExecutor.interrupt_after = [], None
+    monkeypatch.setattr(run_mod, "create_executor", lambda *a, **k: Capture())
+    src = _inputs(tmp_path / "in", a="ok fake 1", b="fail 2")
+    out = tmp_path / "out"
+    s = run_archive([src, tmp_path / "gone.mp4"], out, CFG,
+                    BatchOptions(engine="thread", timeout=42.0, report=False),
+                    on_event=lambda kind, **info: events.append((kind, info)))  # fmt: skip
+    assert s.workers == 3 and s.failures[1] == (str(src / "b.mp4"), "b.mp4: cannot decode")
+    kinds = [k for k, _ in events]
+    assert kinds.count("hashed") == 3 and kinds.count("started") == 2 and kinds.count("finished") == 2
+    assert kinds.index("planned") < kinds.index("started") and "failed_early" in kinds
+    hashed = [i for k, i in events if k == "hashed"]
+    assert [h["done"] for h in hashed] == [0, 1, 2] and all(h["total"] == 3 for h in hashed)
+    assert hashed[0]["path"] == str(src / "a.mp4")
+    planned = next(i for k, i in events if k == "planned")
+    assert planned == {"todo": 2, "skipped": 0}
+    early = next(i for k, i in events if k == "failed_early")
+    assert early["path"] == str(tmp_path / "gone.mp4") and "no such file" in early["error"]
+    done = {i["path"]: i for k, i in events if k == "finished"}
+    assert done[str(src / "a.mp4")]["ok"] is True and done[str(src / "a.mp4")]["verdict"] == "fake"
+    assert done[str(src / "b.mp4")]["ok"] is False and done[str(src / "b.mp4")]["error"] == "b.mp4: cannot decode"
+    assert done[str(src / "a.mp4")]["seconds"] == 0.01
+    started = [i["path"] for k, i in events if k == "started"]
+    assert started == [str(src / "a.mp4"), str(src / "b.mp4")]
+    t = tasks[0]
+    assert (t.timeout, t.report, t.annotate, t.config) == (42.0, False, False, CFG)
+    assert t.key == sha256_of(src / "a.mp4") and t.path == str(src / "a.mp4")
+    assert t.out_dir == str(result_dir(out, "a.mp4", t.key, s.settings))
+    rows = {r["name"]: r for r in ResultStore(out).rows()}
+    assert rows["a.mp4"]["engine"] == "captured" and rows["a.mp4"]["started"]
