@@ -696,19 +696,31 @@ def _source(fmt: str) -> tuple[dict, str | None]:
         sd["xception.last_linear.weight"] = sd["xception.last_linear.weight"][1:]
         sd["xception.last_linear.bias"] = sd["xception.last_linear.bias"][1:]
         return sd, None
+    if fmt in ("gend", "gend-linear"):  # yermandy/GenD HF GenD: feature_extractor.vision_model + model.linear
+        from test_convert_clip_vit import gend_state_dict
+
+        return gend_state_dict("LinearNorm" if fmt == "gend" else "linear")[0], None
+    if fmt == "effort":  # Effort's detector: backbone (SVD-residual CLIP tower) + head
+        from test_convert_clip_vit import EffortReference
+
+        return EffortReference().state_dict(), None
     raise AssertionError(fmt)
 
 
 STATE_DICT_FORMATS = [f for f in list_formats() if f != "keras-mesonet"]  # that one reads .h5 files
+# gend-linear has GenD's key layout exactly (the head type is in the model's config.json, not in its weights):
+# auto-detection takes the published LinearNorm reading, "gend"; gend-linear is named with --format
+AUTO_DETECTED = [f for f in STATE_DICT_FORMATS if f != "gend-linear"]
 
 
 def test_every_format_is_covered():
     assert set(list_formats()) == set(STATE_DICT_FORMATS) | {"keras-mesonet"}
     assert set(STATE_DICT_FORMATS) == {"ffpp", "deepfakebench", "sbi", "dfdc", "efficientvit", "timm",
-                                       "torchvision", "fakescope", "icpr2020"}  # fmt: skip
+                                       "torchvision", "fakescope", "icpr2020", "gend", "gend-linear",
+                                       "effort"}  # fmt: skip
 
 
-@pytest.mark.parametrize("fmt", STATE_DICT_FORMATS)
+@pytest.mark.parametrize("fmt", AUTO_DETECTED)
 def test_auto_detection(fmt):
     sd, arch = _source(fmt)
     assert detect_format(sd, arch) == fmt

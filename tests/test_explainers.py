@@ -40,6 +40,7 @@ FACES = Path(__file__).parent / "data" / "mesonet" / "test_images"
 VIT = "vit_small_patch16_224"
 TINY_VIT = "tiny_vit"  # test-only: timm ViT, 2 blocks, 64 px, made explainable like the registered ViT
 DEFAULT_MODELS = {"mesoinception4", TINY_VIT}  # every explainer runs on these in the default run
+HEAVY = {"clip_vit_large_patch14"}  # ViT-L/14: even gradcam runs with -m slow only
 TRANSFORMER_ONLY = {"attention_rollout", "attention_relevancy"}
 
 # tiny settings so every method stays cheap in tests
@@ -502,7 +503,8 @@ def test_randomised_weights_change_the_maps(meso, faces256, method, kw):
 def _cases():
     for method in list_explainers():
         for model in [*list_models(), TINY_VIT]:
-            fast = model in DEFAULT_MODELS or method == "gradcam" or (model == VIT and method in TRANSFORMER_ONLY)
+            fast = (model in DEFAULT_MODELS or (method == "gradcam" and model not in HEAVY)
+                    or (model == VIT and method in TRANSFORMER_ONLY))  # fmt: skip
             yield pytest.param(method, model, id=f"{method}-{model}", marks=() if fast else pytest.mark.slow)
 
 

@@ -29,6 +29,7 @@ from fakescope.models.export import OnnxModel, autocast_bf16, export_onnx
 ALL = list_models()
 # Expensive at their contract size on a small CPU: run with -m slow.
 SLOW = {f"efficientnet_b{i}" for i in range(1, 8)} | {f"tf_efficientnet_b{i}" for i in range(1, 8)}
+SLOW |= {"clip_vit_large_patch14"}  # 300 M parameters: its small configurations run in test_convert_published
 # ONNX export (tracing) of these is slow: large graphs (TF "same" padding adds ops per conv) or large
 # weights. The default run still exports one CNN with depthwise convs, one transformer, MesoNet.
 SLOW_ONNX = SLOW | {
@@ -36,7 +37,8 @@ SLOW_ONNX = SLOW | {
     "tf_efficientnet_b4_att", "clip_probe",
 }  # fmt: skip
 # Models whose layers fix the input size (flatten → FC, positional embeddings).
-FIXED_SIZE = {"meso4", "mesoinception4", "vgg16", "efficientvit", "vit_small_patch16_224", "clip_probe"}
+FIXED_SIZE = {"meso4", "mesoinception4", "vgg16", "efficientvit", "vit_small_patch16_224", "clip_probe",
+              "clip_vit_large_patch14"}  # fmt: skip
 SMALL = 64  # test size for fully convolutional models
 # heads, tokens, and a shallower configuration (same token layout) to keep the test fast
 ATTENTION = {

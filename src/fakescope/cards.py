@@ -34,16 +34,26 @@ def _catalogue_card(name: str) -> dict | None:
         from .catalogue.entries import get_entry
 
         e = get_entry(name).card()
-    except Exception:  # not a catalogue entry
-        return None
+    except Exception:  # not a catalogue entry: an installed file (`weights add` / `pull --url`)
+        try:
+            from .catalogue.store import read_manifest
+
+            m = read_manifest(name)
+        except Exception:
+            m = None
+        if m is None:
+            return None
+        e = m.get("entry", {})
     return {
         "format": "fakescope-model-card/1", "model": name, "weights": "installed", "title": e.get("title", ""),
         "trained_on": e.get("trained_on", ""),
         "published": [{"metric": b.get("metric", ""), "value": b.get("value", ""), "data": b.get("dataset", ""),
                        "source": b.get("source", "")} for b in e.get("benchmarks", [])],
         "measured": [],
-        "failure_modes": ["Not measured here: run bench/trust.py or `fakescope evaluate` on your own data, and "
-                          "`fakescope calibrate` before trusting its probabilities (no shipped calibration)."],
+        "failure_modes": ["Uncalibrated: published weights come with no calibration of ours, so its P(fake) is the "
+                          "project's own softmax output and its verdicts say 'uncalibrated'. Fit one with `fakescope "
+                          "calibrate --model NAME` on your labelled faces and pass it with --calibration.",
+                          "Not measured here: run bench/trust.py or `fakescope evaluate` on your own data."],
         "licence": f"{e.get('licence', '')} ({e.get('licence_url', '')})", "source": e.get("project_url", ""),
         "paper": e.get("paper", ""),
     }  # fmt: skip

@@ -167,16 +167,34 @@ def analyze(
     heatmap_scale: Annotated[
         str, typer.Option(help="Heatmap colours: 'shared' (one scale per method, default) or 'face' (each alone).")
     ] = "shared",
+    mode: Annotated[
+        str, typer.Option(help="'standard', or 'thorough': the strongest installed published detector (GenD, "
+                          "Effort; `fakescope weights pull gend-clip-l14`) on fewer sampled faces.")
+    ] = "standard",
 ) -> None:
     """Analyse videos and images; write OUT/<name>/result.json and OUT/summary.json."""
     options = {k: v for k, v in locals().items() if k in ANALYSIS_OPTIONS}
-    from .batch import BatchItem, run_batch
-    from .pipeline import Analyzer
+    from dataclasses import replace
 
+    from .batch import BatchItem, run_batch
+    from .pipeline import Analyzer, check_analysis_options
+    from .thorough import MODES, thorough_config
+
+    choice = None
     try:
         if heatmap_scale not in ("shared", "face"):
             raise ValueError(f"--heatmap-scale must be 'shared' or 'face', not {heatmap_scale!r}")
-        analyzer = Analyzer(analysis_config(**options))
+        if mode not in MODES:
+            raise ValueError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+        cfg = analysis_config(**options)
+        if mode == "thorough":
+            cfg, choice = thorough_config(cfg, model_given=model != DEFAULT_MODEL_SPEC or checkpoint is not None,
+                                          frames_given=frames != "even:32")  # fmt: skip
+            cfg = replace(cfg, mode="thorough")
+            check_analysis_options(cfg)
+            used = choice.describe() if choice else cfg.model
+            err_console.print(f"thorough: {escape(used)}, frames {cfg.sampling.describe()}", highlight=False)
+        analyzer = Analyzer(cfg)
     except (FakescopeError, ValueError) as e:
         raise _fail(str(e), 2) from None
 
@@ -229,11 +247,30 @@ def analyze(
                   heatmap_scale=heatmap_scale)
 
     console.print(table)
+    if mode == "thorough":
+        for it in items:
+            if it.ok and it.result:
+                _print_thorough(it.result)
     _print_guidance([it.result for it in items if it.ok and it.result])
     n_bad = sum(not it.ok for it in items)
     console.print(f"results in {out}/ ({len(items) - n_bad} analysed, {n_bad} failed)", highlight=False)
     if n_bad:
         raise typer.Exit(1)
+
+
+def _print_thorough(r) -> None:
+    """What thorough mode used and how long it took, per input."""
+    t = r.timings
+    per_face = t.get("classify_per_face")
+    cal = "; uncalibrated scores" if any(str(c.get("source", "")).startswith("uncalibrated")
+                                          for c in r.settings.calibration.values()) else ""  # fmt: skip
+    console.print(
+        escape(f"thorough: {Path(r.input.path).name}: {r.settings.model} on {r.n_faces} face(s) from "
+               f"{len(r.frames)} frame(s) ({r.settings.sampling}); scoring "
+               + (f"{per_face:.2f} s per face, " if per_face is not None else "")
+               + f"{t.get('total', 0.0):.1f} s in all{cal}"),
+        highlight=False, soft_wrap=True,
+    )  # fmt: skip
 
 
 def _print_guidance(results) -> None:

@@ -63,6 +63,9 @@ log = logging.getLogger(__name__)
 from .defaults import DEFAULT_MODEL  # noqa: E402  (re-exported)
 
 # (done, expected or None, stage): see fakescope.progress; (done, total) callbacks get the frames only
+# the calibration source of published weights with no calibration of ours (the verdict's headline says so)
+UNCALIBRATED = ("uncalibrated: published weights without a calibration of ours; fit one on labelled faces with "
+                "`fakescope calibrate` and pass it with --calibration")
 ProgressFn = Callable[..., None]
 
 
@@ -112,6 +115,9 @@ class AnalyzeConfig:
     # trust anchors its signers are checked against (None: signers are not verified against a list)
     provenance: bool = True
     trust_anchors: str | None = None
+    # "standard", or "thorough": the strongest installed published detector on fewer sampled faces
+    # (fakescope.thorough.thorough_config makes such a config; recorded here and in result.json)
+    mode: str = "standard"
 
 
 @dataclass
@@ -235,6 +241,11 @@ class Analyzer:
                                fitted_on={"source": "none (raw scores)"})
         if source == "default":
             cal = shipped_calibration(name, model.weights_tag)
+            if cal is None and model.weights_tag == "installed":  # pulled or added published weights
+                log.warning("%s: published weights without a calibration of ours: scores are uncalibrated "
+                            "(fit one with `fakescope calibrate --model %s`)", name, name)
+                return Calibration(model=name, weights=model.weights_tag, max_logit=1e6,
+                                   fitted_on={"source": UNCALIBRATED})
             if cal is None:
                 log.warning("%s/%s has no shipped calibration: scores are the raw model's", name, model.weights_tag)
                 return Calibration(model=name, weights=model.weights_tag, max_logit=1e6,
@@ -396,8 +407,10 @@ class Analyzer:
                 progress(len(frames), expected, "detect")
         if pending:
             flush()
+        n_faces = sum(len(fr.faces) for fr in frames)
+        if n_faces:  # scoring time per face (all models of the analysis), as thorough mode reports it
+            timings["classify_per_face"] = timings["classify"] / n_faces
         if progress:
-            n_faces = sum(len(fr.faces) for fr in frames)
             progress(n_faces, n_faces, "classify")
 
         tracks = _judge_tracks(frames, cfg, min_faces, is_video=info.kind == "video", band=self.band,
@@ -458,6 +471,7 @@ class Analyzer:
                 calibration={m.key: _calibration_summary(m.calibration) for m in self.members},
                 quality={k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg.quality).items()},
                 rule_params=dict(cfg.rule_params),
+                mode=cfg.mode,
             ),
             frames=frames,
             tracks=tracks,

@@ -59,6 +59,7 @@ class Settings(BaseModel):
     )
     quality: dict[str, Any] = Field(default_factory=dict, description="quality-flag thresholds")
     rule_params: dict[str, Any] = Field(default_factory=dict)
+    mode: str = Field("standard", description="'standard', or 'thorough' (strongest installed published detector)")
 
 
 class FaceQuality(BaseModel):

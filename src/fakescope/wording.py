@@ -104,13 +104,23 @@ def caveat(result: AnalysisResult) -> str | None:
     return REAL_CAVEAT if result.verdict.label == "real" else None
 
 
+UNCALIBRATED_NOTE = (" Uncalibrated: these are the published detector's own scores, not yet calibrated on data "
+                     "like yours (fakescope calibrate).")
+
+
+def uncalibrated(result: AnalysisResult) -> bool:
+    """True when a model of the analysis runs published weights without a calibration of ours."""
+    return any(str(c.get("source", "")).startswith("uncalibrated") for c in result.settings.calibration.values())
+
+
 def describe(result: AnalysisResult) -> AnalysisResult:
     """Fill the verdict's ``headline``, ``next_step`` and ``caveat`` (in place; returns ``result``)."""
     v = result.verdict
-    v.headline = headline(result)
+    v.headline = headline(result) + (UNCALIBRATED_NOTE if uncalibrated(result) else "")
     v.next_step = next_step(result)
     v.caveat = caveat(result)
     return result
 
 
-__all__ = ["NEXT_STEPS", "REAL_CAVEAT", "caveat", "describe", "headline", "next_step"]
+__all__ = ["NEXT_STEPS", "REAL_CAVEAT", "UNCALIBRATED_NOTE", "caveat", "describe", "headline", "next_step",
+           "uncalibrated"]

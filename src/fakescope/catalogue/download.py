@@ -4,13 +4,26 @@ Written by hand on the standard library (``urllib``): the resume logic (keep the
 for the rest with ``Range: bytes=N-``, accept ``206`` only when ``Content-Range`` starts at N,
 restart on ``200``) and the refusal of HTML bodies are the point, and no maintained library here
 does both without adding a dependency.
+
+Where detector weights are published (issue 26):
+
+* **Hugging Face** ``…/resolve/<revision>/<file>`` answers with a 302 to its CDN; ``urllib`` follows
+  redirects (keeping the ``Range`` header). A ``…/blob/…`` page URL is rewritten to ``…/resolve/…``.
+* **Google Drive**: ``drive.google.com/uc?export=download&id=X`` and ``…/file/d/X/view`` answer large
+  files with an HTML "can't scan this file for viruses" page. They are rewritten to
+  ``drive.usercontent.google.com/download?id=X&export=download&confirm=t``, which sends the file; and an
+  HTML page that still comes back is searched for Drive's confirmation form (``action`` + hidden inputs)
+  or a ``confirm=`` link, followed once or twice. Any other HTML is refused as before.
+* **Dropbox** share links (``www.dropbox.com/…?dl=0``) are rewritten to ``dl=1``, which sends the file.
 """
 
 from __future__ import annotations
 
+import html
 import http.client
 import logging
 import os
+import re
 import shutil
 import urllib.error
 import urllib.parse
@@ -20,7 +33,8 @@ from pathlib import Path
 
 from ..errors import FakescopeError
 
-__all__ = ["DownloadError", "DownloadInterrupted", "fetch", "looks_like_html", "source_for"]
+__all__ = ["DownloadError", "DownloadInterrupted", "confirm_url", "direct_url", "fetch", "looks_like_html",
+           "source_for"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
@@ -49,6 +63,68 @@ def source_for(file: str, url: str, mirror: str | None) -> str:
     if "://" in mirror:
         return mirror.rstrip("/") + "/" + urllib.parse.quote(file)
     return str(Path(mirror).expanduser() / file)
+
+
+def direct_url(url: str) -> str:
+    """The URL that sends the file itself, for the page or share URLs of Google Drive, Dropbox and Hugging
+    Face (see the module docstring); any other URL unchanged."""
+    parts = urllib.parse.urlsplit(url)
+    host = (parts.hostname or "").lower()
+    query = urllib.parse.parse_qs(parts.query)
+    if host in ("drive.google.com", "docs.google.com", "drive.usercontent.google.com"):
+        found = re.search(r"/file/d/([\w-]+)", parts.path)
+        file_id = found.group(1) if found else (query.get("id") or [None])[0]
+        if file_id and re.fullmatch(r"[\w-]+", file_id):
+            return ("https://drive.usercontent.google.com/download?"
+                    + urllib.parse.urlencode({"id": file_id, "export": "download", "confirm": "t"}))  # fmt: skip
+        return url
+    if host in ("dropbox.com", "www.dropbox.com"):
+        pairs = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True) if k != "dl"]
+        return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode([*pairs, ("dl", "1")])))
+    if host in ("huggingface.co", "hf.co") and "/blob/" in parts.path:
+        return urllib.parse.urlunsplit(parts._replace(path=parts.path.replace("/blob/", "/resolve/", 1)))
+    return url
+
+
+_FORM = re.compile(r"<form\b[^>]*\bid=[\"']download-form[\"'][^>]*>(.*?)</form>", re.I | re.S)
+_ACTION = re.compile(r"\baction=[\"']([^\"']+)[\"']", re.I)
+_INPUT = re.compile(r"<input\b[^>]*>", re.I)
+_ATTR = re.compile(r"\b(name|value|type)=[\"']([^\"']*)[\"']", re.I)
+_CONFIRM_HREF = re.compile(r"href=[\"']([^\"']*[?&](?:amp;)?confirm=[^\"']+)[\"']", re.I)
+
+
+def confirm_url(page: str, base: str) -> str | None:
+    """The download URL behind Google Drive's "can't scan this file for viruses" page: its
+    ``download-form`` (``action`` + hidden inputs: id, export, confirm, uuid), else a link carrying
+    ``confirm=``; None when the page has neither (a login or quota page: refused)."""
+    form = _FORM.search(page)
+    if form:
+        action = _ACTION.search(page[form.start() : form.end()])
+        fields = []
+        for tag in _INPUT.findall(form.group(1)):
+            attrs = {k.lower(): html.unescape(v) for k, v in _ATTR.findall(tag)}
+            if attrs.get("name") and attrs.get("type", "hidden").lower() == "hidden":
+                fields.append((attrs["name"], attrs.get("value", "")))
+        if action and fields:
+            target = urllib.parse.urljoin(base, html.unescape(action.group(1)))
+            sep = "&" if urllib.parse.urlsplit(target).query else "?"
+            return target + sep + urllib.parse.urlencode(fields)
+    link = _CONFIRM_HREF.search(page)
+    if link:
+        return urllib.parse.urljoin(base, html.unescape(link.group(1)))
+    return None
+
+
+class _FollowPage(Exception):
+    """An HTML interstitial named the real download URL: fetch that instead."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
+
+
+_MAX_PAGE = 512 << 10  # bytes of an HTML page read to look for a confirmation form
+_MAX_HOPS = 3
 
 
 def _html_error(where: str) -> DownloadError:
@@ -91,7 +167,15 @@ def fetch(source: str, part: Path, *, progress: Progress | None = None, retries:
     cap = max_download() if max_bytes is None else max_bytes
     scheme = urllib.parse.urlsplit(source).scheme
     if scheme in ("http", "https"):
-        return _fetch_http(source, part, progress, retries, timeout, cap)
+        url = direct_url(source)
+        for _ in range(_MAX_HOPS):
+            try:
+                return _fetch_http(url, part, progress, retries, timeout, cap)
+            except _FollowPage as hop:
+                log.info("%s: a confirmation page; following its download link", url)
+                url = hop.url
+        part.unlink(missing_ok=True)
+        raise _html_error(source)
     path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(source).path)) if scheme == "file" else Path(source)
     return _copy(path, part, progress, cap)
 
@@ -159,7 +243,7 @@ def _http_once(url: str, part: Path, offset: int, progress: Progress | None, tim
         ctype = resp.headers.get("Content-Type", "")
         if "text/html" in ctype.lower():
             part.unlink(missing_ok=True)
-            raise _html_error(url)
+            _follow_or_refuse(url, resp.geturl(), resp.read(_MAX_PAGE))
         length = resp.headers.get("Content-Length")
         if resp.status == 206:
             start = _range_start(resp.headers.get("Content-Range", ""))
@@ -196,7 +280,7 @@ def _http_once(url: str, part: Path, offset: int, progress: Progress | None, tim
                     if looks_like_html(block):
                         f.close()
                         part.unlink(missing_ok=True)
-                        raise _html_error(url)
+                        _follow_or_refuse(url, resp.geturl(), block + resp.read(_MAX_PAGE))
                 if done + len(block) > cap:  # an endless or lying body: stop before the disk fills
                     f.close()
                     raise _too_big(url, part, cap)
@@ -205,6 +289,14 @@ def _http_once(url: str, part: Path, offset: int, progress: Progress | None, tim
                 if progress:
                     progress(done, total)
     return total is None or done >= total
+
+
+def _follow_or_refuse(url: str, final: str, body: bytes):
+    """An HTML body: follow a Drive confirmation form in it (:class:`_FollowPage`), else refuse it."""
+    target = confirm_url(body.decode("utf-8", "replace"), final or url)
+    if target and target != url:
+        raise _FollowPage(target)
+    raise _html_error(url)
 
 
 def _range_start(content_range: str) -> int | None:

@@ -30,13 +30,23 @@ COMBINE_RULES = ("mean-probability",)
 
 @dataclass(frozen=True)
 class CatalogueFile:
-    """One published file: its name, origin, and the size / sha256 its project publishes (or None)."""
+    """One published file: its name, origins, and the size / sha256 its project publishes (or None).
+
+    ``url`` is the first origin; ``fallbacks`` are tried in order when it fails (HTTP error, an HTML page,
+    no connection) — mirrors the project itself names, or the same file on another host.
+    """
 
     file: str
     url: str = ""
     size: int | None = None
     sha256: str | None = None
     sha256_source: str = ""
+    fallbacks: tuple[str, ...] = ()
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every origin, in the order tried (no duplicates, no empty ones)."""
+        return tuple(u for u in dict.fromkeys((self.url, *self.fallbacks)) if u)
 
 
 @dataclass(frozen=True)
@@ -90,7 +100,8 @@ class CatalogueEntry:
             "source_read": self.source_read,
             "notes": self.notes,
             "files": [
-                {"file": f.file, "url": f.url, "size": f.size, "sha256": f.sha256, "sha256_source": f.sha256_source}
+                {"file": f.file, "url": f.url, "fallbacks": list(f.fallbacks), "size": f.size, "sha256": f.sha256,
+                 "sha256_source": f.sha256_source}  # fmt: skip
                 for f in self.files
             ],
         }
@@ -107,12 +118,23 @@ def valid_name(name: str) -> bool:
     return bool(name) and len(name) <= MAX_NAME and not name.startswith(".") and set(name) <= NAME_CHARS
 
 
+def _urls(f: dict) -> list[str]:
+    """A file's origins: ``url`` (a string or a list of them), then ``fallbacks``."""
+    url = f.get("url", "")
+    first = [url] if isinstance(url, str) else list(url)
+    extra = f.get("fallbacks", [])
+    if not all(isinstance(u, str) for u in [*first, *extra]):
+        raise TypeError("url and fallbacks must be strings")
+    return [u for u in [*first, *extra] if u]
+
+
 def _entry(raw: dict, where: Path) -> CatalogueEntry:
     try:
         files = tuple(
             CatalogueFile(
                 file=str(f["file"]),
-                url=str(f.get("url", "")),
+                url=_urls(f)[0] if _urls(f) else "",
+                fallbacks=tuple(_urls(f)[1:]),
                 size=int(f["size"]) if f.get("size") is not None else None,
                 sha256=str(f["sha256"]).lower() if f.get("sha256") else None,
                 sha256_source=str(f.get("sha256_source", "")),

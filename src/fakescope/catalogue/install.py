@@ -313,8 +313,13 @@ def _pull_locked(entry: CatalogueEntry, url: str | None, mirror: str | None, pro
     downloads = _confined(fakescope_home() / "downloads", entry.name)
     sources = []
     for spec in entry.files:
-        origin = url if (url and entry.in_catalogue) else source_for(spec.file, spec.url, None if url else mirror)
-        if not origin:
+        if url and entry.in_catalogue:
+            origins: tuple[str, ...] = (url,)
+        elif mirror and not url:  # a mirror replaces every origin
+            origins = (source_for(spec.file, spec.url, mirror),)
+        else:
+            origins = spec.urls
+        if not origins:
             raise WeightsError(f"{entry.name}: no URL for {spec.file}; pass --url or set {ENV_MIRROR}")
         part = _confined(downloads, spec.file + ".part")
 
@@ -322,16 +327,7 @@ def _pull_locked(entry: CatalogueEntry, url: str | None, mirror: str | None, pro
             if progress:
                 progress(_file, done, total)
 
-        try:
-            # capped by the published size when there is one, else by $FAKESCOPE_MAX_DOWNLOAD
-            fetch(origin, part, progress=report, retries=retries, max_bytes=spec.size or None)
-        except DownloadInterrupted:
-            raise
-        except DownloadError:
-            part.unlink(missing_ok=True)
-            if downloads.is_dir() and not any(downloads.iterdir()):
-                downloads.rmdir()
-            raise
+        origin = _fetch_first(origins, part, report, retries, spec.size, downloads)
         sources.append((spec, part, origin))
     try:
         installed = _install(entry, sources)
@@ -341,6 +337,30 @@ def _pull_locked(entry: CatalogueEntry, url: str | None, mirror: str | None, pro
         raise
     shutil.rmtree(downloads, ignore_errors=True)
     return installed
+
+
+def _fetch_first(origins: Sequence[str], part: Path, report, retries: int, size: int | None, downloads: Path) -> str:
+    """Fetch from the first origin that works, in order; returns it. A failure for good (HTTP error, an
+    HTML page, no connection) moves on to the next; an interrupted download is kept for resuming. All
+    failed: one DownloadError naming each origin's reason."""
+    failures = []
+    for origin in origins:
+        try:
+            # capped by the published size when there is one, else by $FAKESCOPE_MAX_DOWNLOAD
+            fetch(origin, part, progress=report, retries=retries, max_bytes=size or None)
+            return origin
+        except DownloadInterrupted:
+            raise
+        except DownloadError as e:
+            part.unlink(missing_ok=True)
+            failures.append(str(e))
+            if len(origins) > 1:
+                log.warning("%s", e)
+    if downloads.is_dir() and not any(downloads.iterdir()):
+        downloads.rmdir()
+    if len(failures) == 1:
+        raise DownloadError(failures[0])
+    raise DownloadError(f"all {len(failures)} origins failed: " + " | ".join(failures))
 
 
 def add(

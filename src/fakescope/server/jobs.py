@@ -126,6 +126,9 @@ class AnalysisOptions(BaseModel):
     explain: list[str] = Field(default_factory=list, description="explanation methods (comma list)")
     explain_per_track: int = Field(4, ge=1, le=32, description="faces explained per identity")
     annotate: bool | None = Field(None, description="write the annotated video/image (default: server setting)")
+    mode: Literal["standard", "thorough"] = Field(
+        "standard", description="'thorough': the strongest installed published detector (GenD, Effort) on fewer "
+        "sampled faces, unless a model other than the default is named")
 
     @field_validator("explain", mode="before")
     @classmethod
@@ -172,6 +175,13 @@ class AnalysisOptions(BaseModel):
 
         from ..pipeline import parse_models
 
+        if self.mode == "thorough" and self.model == DEFAULT_MODEL and self.weights == "default":
+            from ..thorough import strongest_installed
+
+            try:
+                self.model = strongest_installed().name
+            except FakescopeError as e:
+                raise ValueError(str(e)) from None
         members = parse_models(self.model, self.weights)
         for name, tag in members:
             known("model", name, list_models() + list_installed_models())
@@ -206,12 +216,16 @@ class AnalysisOptions(BaseModel):
     def to_config(self, default_frames: str = "even:32", trust_anchors: str | None = None) -> AnalyzeConfig:
         """The analysis settings; ``trust_anchors`` is the server's (a setting, never a request's)."""
         from ..faces import DEFAULT_FACE_DETECTOR
+        from ..thorough import THOROUGH_FRAMES
 
+        if self.mode == "thorough":
+            default_frames = THOROUGH_FRAMES
         return AnalyzeConfig(
             model=self.model,
             weights=None if self.weights == "none" else self.weights,
             detector=self.detector or DEFAULT_FACE_DETECTOR,
             sampling=Sampling.parse(self.frames or default_frames),
+            mode=self.mode,
             rule=self.rule,
             threshold=self.threshold,
             min_faces=self.min_faces,

@@ -291,6 +291,9 @@ def build_demo(store: JobStore) -> gr.Blocks:
                         explainers, value=default_explain, multiselect=True, label="Explanation methods",
                         elem_id="explain",
                     )
+                    mode = gr.Radio(["standard", "thorough"], value="standard", label="Mode", elem_id="mode",
+                                    info="thorough: the strongest installed published detector (GenD, Effort; "
+                                         "`fakescope weights pull gend-clip-l14`) on fewer sampled faces")
                     frames = gr.Textbox(settings.default_frames, label="Frames (even:N, every:K, all)")
                     with gr.Accordion("Advanced: verdict rule (for research)", open=False, elem_id="advanced"):
                         rule = gr.Dropdown(_rule_choices(rules), value=DEFAULT_RULE, label="Verdict rule",
@@ -336,17 +339,22 @@ def build_demo(store: JobStore) -> gr.Blocks:
         sessions = SessionJobs(store)
 
         def analyse(
-            file, model_name, methods, frames_text, rule_name, thr, request: gr.Request, progress=gr.Progress()
+            file, model_name, methods, frames_text, rule_name, thr, mode_name, request: gr.Request,
+            progress=gr.Progress(),
         ) -> Iterator:
             if not file:
                 raise gr.Error("Choose a video or an image first.")
+            thorough = mode_name == "thorough"
+            frames_text = (frames_text or "").strip()
             try:
                 options = AnalysisOptions(
                     model=(",".join(model_name) if isinstance(model_name, list) else model_name) or DEFAULT_MODEL,
                     explain=list(methods or []),
-                    frames=(frames_text or "").strip() or None,
+                    # thorough mode samples its own number of frames unless the field was changed
+                    frames=None if thorough and frames_text == settings.default_frames else (frames_text or None),
                     rule=rule_name or DEFAULT_RULE,
                     threshold=float(thr),
+                    mode="thorough" if thorough else "standard",
                 )
             except ValidationError as e:
                 raise gr.Error(options_error(e)) from None
@@ -416,7 +424,7 @@ def build_demo(store: JobStore) -> gr.Blocks:
 
         running = run.click(
             analyse,
-            [media, model, explain, frames, rule, threshold],
+            [media, model, explain, frames, rule, threshold, mode],
             outputs,
             concurrency_limit=store.capacity,
             api_name="analyse",

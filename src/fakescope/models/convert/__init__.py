@@ -16,6 +16,10 @@ format              source                                                 fakes
 ``icpr2020``        Politecnico di Milano ICPR 2020 (EfficientNetB4,       ``tf_efficientnet_b4`` /
                     EfficientNetAutoAttB4, ...ST, Xception)                ``tf_efficientnet_b4_att`` /
                                                                            ``xception``
+``gend``            GenD (WACV 2026) HF ``GenD`` (CLIP ViT-L/14,            ``clip_vit_large_patch14``
+                    LinearNorm head); ``gend-linear``: plain linear head
+``effort``          Effort (ICML 2025) CLIP ViT-L/14 with SVD-residual      ``clip_vit_large_patch14``
+                    attention (folded into plain weights)
 ``keras-mesonet``   MesoNet Keras ``.h5`` files                            ``meso4`` / ``mesoinception4``
 ``torchvision``     torchvision densenet121 / vgg16 / mobilenet_v2          same names
 ``timm``            a timm network's own state dict                        the model wrapping it
@@ -40,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -49,6 +54,7 @@ from torch import nn
 from ...errors import WeightsError
 from .._registry import _MODELS, ModelInfo, sha256_file
 from . import (  # noqa: F401  (importing an importer's module registers it)
+    clip_vit,
     deepfakebench,
     dfdc,
     efficientvit,
@@ -69,6 +75,7 @@ __all__ = [
     "Conversion",
     "Importer",
     "build_model",
+    "cam_layer_for",
     "convert_file",
     "convert_state_dict",
     "detect_format",
@@ -188,8 +195,18 @@ def build_model(conv: Conversion, **model_kwargs) -> tuple[nn.Module, ModelInfo]
     except RuntimeError as e:
         msg = " ".join(str(e).split())[:300]
         raise WeightsError(f"weights do not fit fakescope {conv.arch!r} ({msg})") from None
-    info = dataclasses.replace(entry.info, input_size=conv.input_size, mean=tuple(conv.mean), std=tuple(conv.std))
+    info = dataclasses.replace(entry.info, input_size=conv.input_size, mean=tuple(conv.mean), std=tuple(conv.std),
+                               cam_layer=cam_layer_for(entry.info.cam_layer, conv.model_kwargs))  # fmt: skip
     return model, info
+
+
+def cam_layer_for(cam_layer: str | None, model_kwargs: Mapping) -> str | None:
+    """The CAM layer of a transformer built shallower or deeper than its registered size: a default that
+    names a block (``….blocks.<i>.…``, the last block) names the last of ``model_kwargs["depth"]`` blocks."""
+    depth = model_kwargs.get("depth")
+    if cam_layer is None or not isinstance(depth, int):
+        return cam_layer
+    return re.sub(r"(^|\.)blocks\.\d+\.", lambda m: f"{m.group(1)}blocks.{depth - 1}.", cam_layer, count=1)
 
 
 def load_checkpoint(

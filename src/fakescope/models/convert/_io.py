@@ -108,9 +108,13 @@ def read_checkpoint(path: str | Path, trust_pickle: bool = False) -> object:
         raise WeightsError(f"{path}: weight file not found")
     with open(path, "rb") as f:
         magic = f.read(8)
+        brace = f.read(1)
     if magic == HDF5_MAGIC:
         return path
-    if path.suffix == ".safetensors":
+    # safetensors: an 8-byte little-endian header length, then the JSON header — recognised by content too,
+    # since downloads arrive under other names (``model.safetensors.part``)
+    header_len = int.from_bytes(magic, "little") if len(magic) == 8 else 0
+    if path.suffix == ".safetensors" or (brace == b"{" and 0 < header_len < path.stat().st_size):
         from safetensors.torch import load_file
 
         try:
