@@ -546,3 +546,56 @@ def test_batch_events_and_tasks_carry_what_the_progress_display_needs(tmp_path, 
     assert t.out_dir == str(result_dir(out, "a.mp4", t.key, s.settings))
     rows = {r["name"]: r for r in ResultStore(out).rows()}
     assert rows["a.mp4"]["engine"] == "captured" and rows["a.mp4"]["started"]
+
+
+def test_store_folder_lock_file_and_connection_details(tmp_path, monkeypatch):
+    import os
+    import sqlite3
+    import threading as th
+
+    deep = tmp_path / "a" / "b" / "c"
+    with ResultStore(deep) as s:  # nested folders are made
+        key = s.register_settings(CFG)
+        row = s.add("g" * 64, key, "/g.mp4", "g.mp4", 1)
+        assert row["queued"].endswith("+00:00")  # UTC timestamps
+        with ResultStore(deep) as other:  # every write is committed at once: another reader sees it
+            assert [r["name"] for r in other.rows()] == ["g.mp4"]
+        seen = []
+        t = th.Thread(target=lambda: seen.append(s.counts()))  # usable from the batch's other threads
+        t.start()
+        t.join()
+        assert seen == [{"pending": 1}]
+    old = os.umask(0o022)
+    try:
+        lock = BatchLock(tmp_path / "locked")
+        lock.__exit__(None, None, None)  # never entered: nothing to release
+        with lock:
+            assert (tmp_path / "locked" / BatchLock.NAME).read_text() == str(os.getpid())
+        lock.__exit__(None, None, None)  # released twice: still fine
+        assert ((tmp_path / "locked" / BatchLock.NAME).stat().st_mode & 0o777) == 0o644
+    finally:
+        os.umask(old)
+
+    def locked(*a, **k):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(sqlite3, "connect", locked)
+    with pytest.raises(StoreError, match=r"locked by another process for 30 s .* or use another --out"):
+        ResultStore(tmp_path / "x")
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: (_ for _ in ()).throw(
+        sqlite3.OperationalError("database is busy")))
+    with pytest.raises(StoreError, match="locked by another process"):
+        ResultStore(tmp_path / "x")
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: (_ for _ in ()).throw(
+        sqlite3.OperationalError("unable to open database file")))
+    with pytest.raises(StoreError, match=r"cannot open the results store \(unable to open database file\)$"):
+        ResultStore(tmp_path / "x")
+
+
+def test_resume_defaults_and_nameless_inputs(tmp_path):
+    assert config_from_dict({}).sampling == Sampling.parse("even:32")
+    assert result_dir(tmp_path, "", "ab" * 32, "0123456789abcdef").name == "input-abababababab-01234567"
+    with pytest.raises(StoreError, match=r"or use another --out\)?"):
+        with BatchLock(tmp_path):
+            with BatchLock(tmp_path):
+                pass
