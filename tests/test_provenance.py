@@ -438,3 +438,22 @@ def test_web_app_shows_the_provenance_section(media):
               "tracks": [], "frames": [], "warnings": [], "provenance": prov.model_dump(mode="json")}
     html = _verdict_html(result)
     assert "Provenance" in html and "assertion.dataHash.mismatch" in html and "changed after signing" in html
+
+
+def test_a_png_text_bomb_is_analysed_without_its_text_and_says_so(media, tmp_path):
+    """Pillow refuses a PNG whose compressed text chunk inflates past its limit; the pixels are still read
+    (without the text chunks) and the result carries a warning instead of failing."""
+    from fakescope.media import open_media
+    from fakescope.media.image import TEXT_BOMB_NOTE, _without_png_text, load_image
+
+    src = open_media(media["bomb"])
+    assert TEXT_BOMB_NOTE in src.warnings and src.info.width == 128
+    pixels = load_image(media["bomb"])
+    plain = tmp_path / "plain.png"
+    plain.write_bytes(_without_png_text(media["bomb"].read_bytes()))
+    assert pixels.shape == (128, 128, 3) and (pixels == load_image(plain)).all()
+    assert len(plain.read_bytes()) < len(media["bomb"].read_bytes())
+    r = runner.invoke(app, ["analyze", str(media["bomb"]), "--out", str(tmp_path / "out"), "--no-report"])
+    assert r.exit_code == 0, r.output
+    result = json.loads(next((tmp_path / "out").rglob("result.json")).read_text())
+    assert TEXT_BOMB_NOTE in result["warnings"]

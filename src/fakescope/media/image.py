@@ -17,6 +17,7 @@ Decisions:
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import warnings
@@ -47,13 +48,41 @@ def _check_file(path: Path) -> None:
         raise MediaError(f"{path}: empty file (0 bytes)")
 
 
-def _open(path: Path) -> Image.Image:
-    """Open (header only, no pixel decoding) and enforce the pixel limit."""
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+TEXT_BOMB_NOTE = ("a compressed PNG text chunk decompresses to more than Pillow's limit (a metadata bomb?); "
+                  "the image was read without its text chunks")
+
+
+def _without_png_text(data: bytes) -> bytes:
+    """The PNG ``data`` without its text chunks (tEXt, zTXt, iTXt). Written by hand: Pillow refuses the whole
+    file when one compressed text chunk is too large, and no maintained library rewrites PNG chunks; the
+    format is a signature and length-type-data-CRC records, so the pixels pass through untouched."""
+    out, pos = [data[:8]], 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        end = pos + 12 + length
+        if data[pos + 4 : pos + 8] not in _PNG_TEXT_CHUNKS:
+            out.append(data[pos:end])
+        pos = end
+    return b"".join(out)
+
+
+def _open(path: Path, notes: list[str] | None = None) -> Image.Image:
+    """Open (header only, no pixel decoding) and enforce the pixel limit. A PNG whose text chunk is a
+    decompression bomb is opened without its text chunks, with a note in ``notes``."""
     _check_file(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)
+            try:
+                img = Image.open(path)
+            except ValueError as e:
+                if "decompressed data too large" not in str(e).lower() or path.read_bytes()[:8] != _PNG_SIGNATURE:
+                    raise
+                img = Image.open(io.BytesIO(_without_png_text(path.read_bytes())))
+                if notes is not None:
+                    notes.append(TEXT_BOMB_NOTE)
     except Image.DecompressionBombError as e:
         raise MediaError(f"{path}: image too large ({e}); the limit is {MAX_PIXELS:,} pixels") from None
     except UnidentifiedImageError:
@@ -125,7 +154,7 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     oversized file.
     """
     path = Path(path)
-    img = _open(path)
+    img = _open(path, [])
     try:
         with img:
             img.seek(0)
@@ -148,10 +177,11 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise MediaError(f"{path}: corrupt or unreadable image ({msg})") from None
 
 
-def probe_image(path: str | os.PathLike[str]) -> MediaInfo:
-    """Read an image's header: upright size (EXIF orientation applied) and format. No pixel decoding."""
+def probe_image(path: str | os.PathLike[str], notes: list[str] | None = None) -> MediaInfo:
+    """Read an image's header: upright size (EXIF orientation applied) and format. No pixel decoding.
+    ``notes`` receives what was worked around (a PNG text bomb)."""
     path = Path(path)
-    with _open(path) as img:
+    with _open(path, notes) as img:
         w, h = img.size
         orientation = _exif_orientation(img)
         codec = (img.format or "").lower() or None
@@ -162,7 +192,7 @@ def probe_image(path: str | os.PathLike[str]) -> MediaInfo:
 
 
 class ImageSource:
-    """A still image as a media source: ``.info``, ``.warnings`` (always empty) and one :class:`Frame`.
+    """A still image as a media source: ``.info``, ``.warnings`` (what was worked around) and one :class:`Frame`.
 
     The header is read on construction (so missing/corrupt/oversized files fail early); pixels are
     decoded when iterated.
@@ -170,8 +200,8 @@ class ImageSource:
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
-        self.info: MediaInfo = probe_image(self.path)
         self.warnings: list[str] = []
+        self.info: MediaInfo = probe_image(self.path, self.warnings)
 
     def __iter__(self):
         yield Frame(index=0, time=0.0, image=load_image(self.path))
