@@ -236,3 +236,73 @@ def test_randomised_copy_resets_weights_and_keeps_the_original():
     state = torch.random.get_rng_state()
     randomised_copy(model, seed=9)
     assert torch.equal(state, torch.random.get_rng_state())  # the caller's random stream is left alone
+
+
+# ------------------------------------------------------------------ cases found by mutation testing (issue 21)
+
+
+def test_pointing_game_tolerance_is_a_disc_of_its_radius():
+    reg = np.zeros((40, 40), bool)
+    reg[20, 20] = True
+
+    def at(y, x, tol=0.05):
+        a = np.zeros((40, 40))
+        a[y, x] = 1.0
+        return pointing_game(a, reg, tol)
+
+    assert at(20, 22) == at(22, 20) == at(18, 20) == at(20, 18) == 1.0  # 2 px (0.05 × 40) in each direction
+    assert at(20, 23) == at(23, 20) == 0.0 and at(22, 22) == 0.0  # 3 px away; the corner of the square
+    assert at(20, 21, tol=0.025) == 1.0 and at(20, 22, tol=0.025) == 0.0  # radius 1
+    a = np.zeros((40, 40))
+    a[20, 22] = 1.0
+    assert pointing_game(a, reg) == pointing_game(a, reg, 0.05)  # the default tolerance
+
+
+def test_curve_area_of_two_points_and_default_seeds():
+    assert _auc(np.array([0.0, 1.0])) == pytest.approx(0.5)
+    vals = np.random.default_rng(0).normal(size=50)
+    assert bootstrap_ci(vals) == bootstrap_ci(vals, n_boot=1000, seed=0, alpha=0.05)
+    rng = np.random.default_rng(0)
+    means = vals[rng.integers(0, vals.size, size=(1000, vals.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [0.025, 0.975])
+    assert bootstrap_ci(vals)[1:] == (pytest.approx(lo), pytest.approx(hi))
+    assert bootstrap_ci([2.0]) == (2.0, 2.0, 2.0)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 2))
+    assert torch.equal(randomised_copy(model)[0].weight, randomised_copy(model, seed=0)[0].weight)
+
+
+def test_boundary_band_edges_and_peak_scaling():
+    m = np.zeros((7, 7))
+    m[3, 3] = 2.0  # peak 2: the band is 0.2 … 1.8
+    m[0, 0], m[6, 0] = 0.2, 0.19  # (values above half the peak are on the hard edge anyway)
+    b = boundary_region(m)
+    assert b[0, 0] and not b[6, 0]
+    ring = np.zeros((11, 11))
+    ring[3:8, 3:8] = 0.3  # soft plateau (in the band) around a hard core
+    ring[5, 5] = 1.0
+    b = boundary_region(ring)
+    assert not b[1, 5] and not b[2, 2]  # zeros next to the soft plateau: not the hard edge (level 0.5)
+    assert b[4, 5]  # next to the core
+
+
+def test_small_regions_and_masses():
+    reg = np.zeros((5, 5), bool)
+    reg[0, 0] = True
+    a = np.arange(25, dtype=float).reshape(5, 5)
+    a[0, 0] = 99.0
+    assert rank_accuracy(a, reg) == 1.0  # K = 1
+    all_but_one = ~reg
+    assert pixel_auroc(a, all_but_one) == 0.0  # the single negative pixel scores highest
+    inf_in = np.array([[np.inf, 1.0], [0.0, 3.0]])
+    assert relevance_mass(inf_in, np.array([[True, False], [False, False]])) == 0.0  # +inf counts as nothing
+    tiny = np.array([[0.1, 0.1], [0.2, 0.0]])
+    assert relevance_mass(tiny, np.array([[True, False], [False, False]])) == pytest.approx(0.25)
+
+
+def test_nan_patches_go_last():
+    amap = np.zeros((8, 8))
+    amap[:4, :4] = np.nan  # patch 0
+    amap[:4, 4:] = 3.0
+    amap[4:, :4] = 1.0
+    assert patch_order(amap, 4).tolist() == [1, 2, 3, 0]
