@@ -704,6 +704,11 @@ def _source(fmt: str) -> tuple[dict, str | None]:
         from test_convert_clip_vit import EffortReference
 
         return EffortReference().state_dict(), None
+    if fmt == "forensics-adapter":  # OUC-VAS DS (small CLIP): the vision tower once, without the text tower
+        from test_convert_ucf_fa import FAReference
+
+        skip = ("rec_attn_clip.vit.", "rec_attn_clip.resblocks.", "rec_attn_clip.ln_post.", "clip_model.transformer.")
+        return {k: v for k, v in FAReference().state_dict().items() if not k.startswith(skip)}, None
     raise AssertionError(fmt)
 
 
@@ -717,7 +722,7 @@ def test_every_format_is_covered():
     assert set(list_formats()) == set(STATE_DICT_FORMATS) | {"keras-mesonet"}
     assert set(STATE_DICT_FORMATS) == {"ffpp", "deepfakebench", "sbi", "dfdc", "efficientvit", "timm",
                                        "torchvision", "fakescope", "icpr2020", "gend", "gend-linear",
-                                       "effort"}  # fmt: skip
+                                       "effort", "forensics-adapter"}  # fmt: skip
 
 
 @pytest.mark.parametrize("fmt", AUTO_DETECTED)

@@ -40,7 +40,7 @@ FACES = Path(__file__).parent / "data" / "mesonet" / "test_images"
 VIT = "vit_small_patch16_224"
 TINY_VIT = "tiny_vit"  # test-only: timm ViT, 2 blocks, 64 px, made explainable like the registered ViT
 DEFAULT_MODELS = {"mesoinception4", TINY_VIT}  # every explainer runs on these in the default run
-HEAVY = {"clip_vit_large_patch14"}  # ViT-L/14: even gradcam runs with -m slow only
+HEAVY = {"clip_vit_large_patch14", "forensics_adapter"}  # ViT-L/14: even gradcam runs with -m slow only
 TRANSFORMER_ONLY = {"attention_rollout", "attention_relevancy"}
 
 # tiny settings so every method stays cheap in tests

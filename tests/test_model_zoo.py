@@ -30,15 +30,16 @@ ALL = list_models()
 # Expensive at their contract size on a small CPU: run with -m slow.
 SLOW = {f"efficientnet_b{i}" for i in range(1, 8)} | {f"tf_efficientnet_b{i}" for i in range(1, 8)}
 SLOW |= {"clip_vit_large_patch14"}  # 300 M parameters: its small configurations run in test_convert_published
+SLOW |= {"forensics_adapter"}  # CLIP ViT-L/14 + adapter: its small configuration runs in test_convert_ucf_fa
 # ONNX export (tracing) of these is slow: large graphs (TF "same" padding adds ops per conv) or large
 # weights. The default run still exports one CNN with depthwise convs, one transformer, MesoNet.
 SLOW_ONNX = SLOW | {
     "xception", "vgg16", "densenet121", "tf_efficientnet_b0", "efficientnet_lite0", "efficientvit",
-    "tf_efficientnet_b4_att", "clip_probe",
+    "tf_efficientnet_b4_att", "clip_probe", "ucf_xception",
 }  # fmt: skip
 # Models whose layers fix the input size (flatten → FC, positional embeddings).
 FIXED_SIZE = {"meso4", "mesoinception4", "vgg16", "efficientvit", "vit_small_patch16_224", "clip_probe",
-              "clip_vit_large_patch14"}  # fmt: skip
+              "clip_vit_large_patch14", "forensics_adapter"}  # fmt: skip
 SMALL = 64  # test size for fully convolutional models
 # heads, tokens, and a shallower configuration (same token layout) to keep the test fast
 ATTENTION = {

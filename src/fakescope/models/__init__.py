@@ -9,8 +9,10 @@ from . import (  # noqa: F401  (importing a family's module registers its models
     efficientnet,
     efficientnet_att,  # ICPR 2020 EfficientNetB4Att (tf_efficientnet_b4_att)
     efficientvit,
+    forensics_adapter,  # Forensics Adapter (CVPR 2025) on CLIP ViT-L/14 (issue 26)
     mesonet,  # registers meso4, mesoinception4
     sbi,  # the self-blended-images detector trained here (weights/sbi/DATA_CARD.md)
+    ucf,  # UCF (ICCV 2023) test-time network: DeepfakeBench ucf_best.pth (issue 26)
     vgg,
     vit,
     xception,

@@ -7,9 +7,10 @@ format              source                                                 fakes
 ==================  ====================================================  ===========================
 ``ffpp``            FaceForensics++ ``TransferModel('xception')``           ``xception``
 ``deepfakebench``   DeepfakeBench xception / efficientnetb4 / meso4 /      ``xception`` /
-                    meso4Inception                                         ``tf_efficientnet_b4`` /
-                                                                           ``meso4`` / ``mesoinception4``
-                                                                           (``branch_relu=False``)
+                    meso4Inception / ucf (UCF, ICCV 2023: forgery          ``tf_efficientnet_b4`` /
+                    encoder + common-forgery branch)                       ``meso4`` / ``mesoinception4``
+                                                                           (``branch_relu=False``) /
+                                                                           ``ucf_xception``
 ``sbi``             SelfBlendedImages ``Detector`` (EfficientNet-B4)        ``tf_efficientnet_b4``
 ``dfdc``            DFDC winner ``DeepFakeClassifier`` (B7 NS)              ``tf_efficientnet_b7``
 ``efficientvit``    Coccomini et al. Efficient ViT                         ``efficientvit``
@@ -20,6 +21,8 @@ format              source                                                 fakes
                     LinearNorm head); ``gend-linear``: plain linear head
 ``effort``          Effort (ICML 2025) CLIP ViT-L/14 with SVD-residual      ``clip_vit_large_patch14``
                     attention (folded into plain weights)
+``forensics-        Forensics Adapter (CVPR 2025): CLIP ViT-L/14 and an    ``forensics_adapter``
+adapter``           adapter ViT steering query tokens (OUC-VAS ``DS``)
 ``keras-mesonet``   MesoNet Keras ``.h5`` files                            ``meso4`` / ``mesoinception4``
 ``torchvision``     torchvision densenet121 / vgg16 / mobilenet_v2          same names
 ``timm``            a timm network's own state dict                        the model wrapping it
@@ -59,6 +62,7 @@ from . import (  # noqa: F401  (importing an importer's module registers it)
     dfdc,
     efficientvit,
     ffpp,
+    forensics_adapter,
     icpr2020,
     keras_mesonet,
     native,

@@ -28,6 +28,18 @@ mean = std = 0.5; the converted models keep that preprocessing (input size 256).
   ``conv4_1, conv4_2`` are branches a / b / c / d (concatenated in that order, as fakescope's);
   ``Incption<k>_bn`` is the layer's BatchNorm; the two plain blocks ``conv1``, ``conv2`` share ``bn1``.
   Bias-free convolutions, BatchNorm eps, flattening order and head as for ``meso4``.
+* ``ucf`` (``detectors/ucf_detector.py`` ``UCFDetector``, config ``config/detector/ucf.yaml``; the release file
+  ``ucf_best.pth``; read at the commit below) → fakescope ``ucf_xception``. Unlike the single-network
+  detectors its keys are the detector's own modules: ``encoder_f.*`` (the forgery Xception in
+  ``adjust_channel`` mode: Cadene trunk + ``adjust_channel.{0: conv, 1: BatchNorm}``; its ``last_linear`` is
+  never called and is ignored), ``block_sha.conv2d.{0,2,4}`` and ``head_sha.mlp.{0,2}`` (the common-forgery
+  branch that the test-time score reads). ``encoder_c`` (content encoder), ``con_gan`` (reconstruction
+  generator), ``block_spe`` / ``head_spe`` (manipulation-specific branch) are training-only and ignored.
+  Head ``head_sha.mlp.2`` (2 logits, ``softmax[:, 1]`` = fake; ``label_dict`` FF-real 0, fakes ≥ 1 scored
+  as ``label >= 1``) → z₁ − z₀.
+
+UCF read at SCLBD/DeepfakeBench@8a4a7bf5e966c5c5618bc27d1719c3683eae9a04 (``ucf_detector.py`` last changed in
+ba02c47; the inference path is the same as at 14eb0ce, the v1.0.1 era).
 """
 
 from __future__ import annotations
@@ -62,13 +74,16 @@ def _variant(sd) -> str | None:
         return "meso4"
     if "backbone.Incption1_conv1.weight" in sd:
         return "meso4Inception"
+    if "encoder_f.block1.rep.0.conv1.weight" in sd and "head_sha.mlp.2.weight" in sd:
+        return "ucf"
     return None
 
 
 @register_importer
 class DeepfakeBenchImporter(Importer):
     name = "deepfakebench"
-    title = "DeepfakeBench xception / efficientnetb4 / meso4 / meso4Inception detectors (SCLBD/DeepfakeBench training/)"
+    title = ("DeepfakeBench xception / efficientnetb4 / meso4 / meso4Inception / ucf detectors "
+             "(SCLBD/DeepfakeBench training/)")
     priority = 0
     fake_index = 1
 
@@ -86,8 +101,10 @@ class DeepfakeBenchImporter(Importer):
             return self._meso4(sd, arch, fake)
         if variant == "meso4Inception":
             return self._meso4_inception(sd, arch, fake)
+        if variant == "ucf":
+            return self._ucf(sd, arch, fake)
         raise WeightsError(
-            "deepfakebench checkpoint: not an xception, efficientnetb4, meso4 or meso4Inception detector"
+            "deepfakebench checkpoint: not an xception, efficientnetb4, meso4, meso4Inception or ucf detector"
         )
 
     def _xception(self, sd, arch, fake) -> Conversion:
@@ -153,6 +170,34 @@ class DeepfakeBenchImporter(Importer):
                    "shared BatchNorm bn1 (blocks 3, 4) copied to each block",
                    "BatchNorm eps 1e-5 folded into the scale for fakescope's eps 1e-3 (exact in eval mode)",
                    "fc1 columns reordered from C×H×W to H×W×C flattening", *plan.notes()],
+        )  # fmt: skip
+
+
+    def _ucf(self, sd, arch, fake) -> Conversion:
+        arch = self._arch(arch, "ucf_xception")
+        try:
+            feat = int(sd["block_sha.conv2d.0.weight"].shape[1])
+        except (KeyError, IndexError):
+            raise WeightsError("deepfakebench ucf checkpoint: no 4-d tensor block_sha.conv2d.0.weight") from None
+        kwargs = {} if feat == 512 else {"feat_dim": feat}
+        plan = KeyPlan(sd, target_shapes(arch, **kwargs), self.name, arch)
+        xception_plan(plan, "encoder_f.", None, fake)
+        for p in ("weight", "bias"):
+            plan.copy(f"adjust_channel.0.{p}", f"encoder_f.adjust_channel.0.{p}")
+            plan.copy(f"head_sha.0.{p}", f"head_sha.mlp.0.{p}")
+            for i in (0, 2, 4):
+                plan.copy(f"block_sha.{i}.{p}", f"block_sha.conv2d.{i}.{p}")
+        for p in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
+            plan.copy(f"adjust_channel.1.{p}", f"encoder_f.adjust_channel.1.{p}")
+        plan.head(("head_sha.2.weight", "head_sha.2.bias"), ("head_sha.mlp.2.weight", "head_sha.mlp.2.bias"), fake)
+        plan.ignore_matching(r"^encoder_f\.last_linear\.", "the Xception classifier, never called in UCF's "
+                             "adjust_channel mode")  # fmt: skip
+        plan.ignore_matching(r"^(encoder_c|con_gan|block_spe|head_spe)\.", "training-only: content encoder, "
+                             "reconstruction generator and manipulation-specific branch")  # fmt: skip
+        return Conversion(
+            arch, plan.result(), self.name, _SIZE, _MEAN, _STD, model_kwargs=kwargs,
+            notes=[_HEAD_NOTE + " (head_sha: the common-forgery branch UCF scores with)",
+                   "forgery encoder encoder_f up to bn4 → adjust_channel → block_sha → head_sha", *plan.notes()],
         )  # fmt: skip
 
 

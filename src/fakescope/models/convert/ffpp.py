@@ -32,14 +32,16 @@ def _pointwise(value: torch.Tensor) -> torch.Tensor:
     return value[:, :, None, None] if value.ndim == 2 else value
 
 
-def xception_plan(plan: KeyPlan, prefix: str, head: str, fake_index: int) -> None:
-    """Fill fakescope ``xception`` from a Cadene-layout Xception under ``prefix`` with head ``head``."""
+def xception_plan(plan: KeyPlan, prefix: str, head: str | None, fake_index: int) -> None:
+    """Fill fakescope ``xception`` (every ``backbone.`` tensor) from a Cadene-layout Xception under ``prefix``
+    with head ``head`` (None: a trunk without classifier, as inside UCF)."""
     for t in plan.target:
-        if t.startswith("backbone.fc."):
+        if not t.startswith("backbone.") or t.startswith("backbone.fc."):
             continue
         name = t.removeprefix("backbone.")
         plan.copy(t, prefix + name, _pointwise if name.endswith("pointwise.weight") else None)
-    plan.head(("backbone.fc.weight", "backbone.fc.bias"), (head + "weight", head + "bias"), fake_index)
+    if head is not None:
+        plan.head(("backbone.fc.weight", "backbone.fc.bias"), (head + "weight", head + "bias"), fake_index)
 
 
 def _head(sd: Mapping[str, torch.Tensor], prefix: str) -> str:
