@@ -7,8 +7,8 @@ cores (``bench/vit_l14_cost.py``; numbers in ``bench/RESULTS.md``).
 
 Which detector: the installed models (``fakescope weights pull`` / ``add``) whose weights come from a
 published format in :data:`STRENGTH`, strongest first (by the papers' cross-dataset AUC, trained on FF++):
-GenD, then Effort. Ties go to a catalogue entry over a file added by hand, then by name. With none installed,
-thorough mode refuses with what to pull (exit code 2 in the CLI).
+GenD, then Forensics Adapter, then Effort. Ties go to a catalogue entry over a file added by hand, then by
+name. With none installed, thorough mode refuses with what to pull (exit code 2 in the CLI).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ __all__ = ["STRENGTH", "THOROUGH_FRAMES", "NoPublishedDetector", "ThoroughChoice
            "thorough_config"]  # fmt: skip
 
 #: published checkpoint formats thorough mode uses, strongest first (papers' cross-dataset AUC, FF++-trained:
-#: GenD WACV 2026 CDFv2 video AUC 0.96 / DFDC 0.87; Effort ICML 2025)
-STRENGTH = ("gend", "gend-linear", "effort")
+#: GenD WACV 2026 CDFv2 video AUC 0.96 / DFDC 0.87; Forensics Adapter CVPR 2025, its README 0.957 / 0.872;
+#: Effort ICML 2025)
+STRENGTH = ("gend", "gend-linear", "forensics-adapter", "effort")
 #: frames sampled per video in thorough mode: ≤ 2 minutes for a 1-minute clip on 2 cores (bench/RESULTS.md,
 #: "ViT-L/14 cost per face")
 THOROUGH_FRAMES = "even:16"
