@@ -249,3 +249,56 @@ def test_every_queued_task_fails_cleanly_when_workers_cannot_start(caplog):
     assert [o.key for o in outs] == ["0", "1", "2", "3"]
     assert all(o.ok is False and o.error.startswith("workers cannot start") for o in outs)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+class BrokenBackend(ScriptBackend):
+    """A backend whose wait() fails once a task was handed over: the supervisor itself fails."""
+
+    def wait(self, slots, timeout):
+        if any(s.state == "busy" for s in slots):
+            raise OSError("backend lost")
+        return super().wait(slots, timeout)
+
+
+def test_a_failing_supervisor_fails_every_task_with_a_message_and_logs_why(caplog):
+    import logging
+
+    caplog.set_level(logging.ERROR, logger="fakescope.engine.supervised")
+    ex = SupervisedExecutor(BrokenBackend(), 1)
+    futs = [ex.submit(task("hang", key=f"k{i}")) for i in range(3)]
+    outs = []
+    for f in futs:
+        try:
+            outs.append(f.result(5))
+        except CancelledError:
+            outs.append(None)
+    failed = [o for o in outs if o is not None]
+    assert failed and all(o.ok is False and o.error == "the executor failed (see the log)" for o in failed)
+    assert [o.key for o in failed] == [f"k{i}" for i in range(3 - len(failed), 3)]
+    assert outs[0] is None  # the running task is cancelled, not left hanging
+    assert "script supervisor failed" in caplog.text
+    later = ex.submit(task("ok", key="later")).result(5)
+    assert later.ok is False and later.error == "the executor failed (see the log)"
+    ex.close()
+    with pytest.raises(RuntimeError, match=r"^executor is closed$"):
+        ex.submit(task("ok"))
+
+
+class LateBackend(ScriptBackend):
+    """Killing a slot does not drop what its worker already reported (a real pipe can still hold it)."""
+
+    def kill(self, slot):
+        self.killed.append(slot.index)
+        with self.lock:
+            t = self.timers.pop(id(slot), None)
+            if t:
+                self.events.setdefault(id(slot), []).append(t[1])
+
+
+def test_a_late_result_of_a_stopped_worker_is_ignored():
+    be = LateBackend()
+    with SupervisedExecutor(be, 1) as ex:
+        out = ex.submit(task("slow:0.6", key="t", timeout=0.2)).result(5)
+        assert not out.ok and "timed out after 0.2 s" in out.error
+        nxt = ex.submit(task("ok", key="n")).result(5)
+        assert nxt.ok and nxt.key == "n" and nxt.worker == "w2"
