@@ -45,10 +45,15 @@ def test_annotated_frames_say_which_method_they_show(image_result):
     from fakescope.render.annotate import _paths, draw_frame
 
     img = load_image(image_result.input.path)
-    plain = draw_frame(img, 0, image_result, _paths(image_result), {}, 1.0)
-    labelled = draw_frame(img, 0, image_result, _paths(image_result), {}, 1.0, caption="heatmap: gradcam")
+    paths = _paths(image_result)
+    heat = {(image_result.frames[0].index, tid): np.full((64, 64), 0.5, np.float32) for tid in paths}
+    plain = draw_frame(img, 0, image_result, paths, heat, 1.0)
+    labelled = draw_frame(img, 0, image_result, paths, heat, 1.0, caption="heatmap: gradcam")
     assert not np.array_equal(plain[:20, :60], labelled[:20, :60])  # the caption band in the corner
     assert np.array_equal(plain[-20:, -20:], labelled[-20:, -20:])
+    # a frame that carries no heatmap carries no heatmap caption either (issue 22)
+    bare = draw_frame(img, 0, image_result, paths, {}, 1.0, caption="heatmap: gradcam")
+    assert np.array_equal(bare, draw_frame(img, 0, image_result, paths, {}, 1.0))
 
 
 def test_image_report_has_an_image_layout(image_result, tmp_path):
