@@ -67,6 +67,14 @@ class _Hostile(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             return self._send(206, data[start:], extra={"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"})
+        if path.startswith("/nolength-"):  # n bytes, no Content-Length: the end is the connection's end
+            n = int(path.rsplit("-", 1)[1])
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.end_headers()
+            self.wfile.write(data[:n])
+            self.close_connection = True
+            return
         if path == "/silent.pth":  # never answers
             time.sleep(2.0)
             self.close_connection = True
@@ -217,6 +225,16 @@ def test_an_announced_size_past_the_cap_is_refused_before_reading(hostile, tmp_p
     assert not part.exists()
     fetch(hostile.url + "ok.pth", part, timeout=5, max_bytes=len(BODY))  # exactly the size: fine
     assert _sha(part) == SHA
+
+
+def test_a_body_without_length_is_capped_to_the_byte(hostile, tmp_path):
+    part = tmp_path / "x.part"
+    fetch(hostile.url + "nolength-1000", part, timeout=5, retries=0, max_bytes=1000)  # exactly the cap: fine
+    assert part.read_bytes() == BODY[:1000]
+    part.unlink()
+    with pytest.raises(DownloadError, match="larger than 1000 bytes"):
+        fetch(hostile.url + "nolength-1001", part, timeout=5, retries=0, max_bytes=1000)
+    assert not part.exists()
 
 
 @pytest.mark.parametrize("path", ["wrong-range.pth", "no-range.pth", "416.pth"])
