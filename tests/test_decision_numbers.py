@@ -684,3 +684,20 @@ def test_threshold_range_is_the_band_for_the_calibrated_rule():
         check_threshold("share", 1.5)
     with pytest.raises(ValueError, match="outside"):
         check_threshold("calibrated", 0.66)
+
+
+def test_reasons_print_enough_decimals_for_their_comparison():
+    from fakescope.rules import _shown, check_threshold
+
+    assert _shown(0.66, 0.65, ">") == "0.66" and _shown(0.6512, 0.65, ">") == "0.651"
+    assert _shown(0.65004, 0.65, ">") == "0.650040"
+    assert _shown(0.6501, 0.65, ">") == "0.6501" and _shown(0.3499, 0.35, "<") == "0.3499"
+    assert _shown(0.34, 0.35, "<") == "0.34" and _shown(0.3498, 0.35, "<") == "0.3498"
+    assert _shown(0.34951, 0.35, "<") == "0.3495" and _shown(0.349999, 0.35, "<") == "0.349999"
+    assert _shown(0.6500000001, 0.65, ">") == "0.6500000001"
+    check_threshold("calibrated", 0.2, (0.1, 0.9))  # inside the band given
+    v, _ = judge_video([(1, _o("uncertain", 0.5, reason="u"))])
+    assert v.interval == (0.1, 0.9)
+    v, _ = judge_video([(1, _o("real", 0.1)), (2, _o("uncertain", None, too_few=True)),
+                        (3, _o("uncertain", 0.7, too_few=True))])  # fmt: skip
+    assert v.score == 0.7  # a brief identity without a score never leans fake

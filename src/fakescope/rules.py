@@ -196,7 +196,7 @@ def _shown(score: float, bound: float, op: str) -> str:
         text = f"{score:.{digits}f}"
         if (float(text) > bound) if op == ">" else (float(text) < bound):
             return text
-    return f"{score:.8g}"
+    return repr(float(score))  # the shortest text that reads back as this very number
 
 
 def threshold_range(rule: str, band: tuple[float, float] = DEFAULT_BAND) -> tuple[float, float]:
