@@ -423,3 +423,30 @@ def test_a_damaged_calibration_file_gives_one_line(tmp_path, samples, content):
                             str(tmp_path / "o")])  # fmt: skip
     assert r.exit_code != 0 and "Traceback" not in r.output and "cal.json" in r.output, r.output
     assert not (tmp_path / "o" / "result.json").exists()
+
+
+def test_a_symlink_planted_in_the_cache_cannot_redirect_writes(hostile, home, tmp_path):
+    """Every write and delete is checked after resolving: a download folder that is a symlink to somewhere
+    else is refused, and nothing is written there."""
+    from fakescope.catalogue.install import _confined
+    from fakescope.errors import WeightsError
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (home / "downloads").mkdir(parents=True)
+    (home / "downloads" / "planted").symlink_to(outside, target_is_directory=True)
+    hostile.data = meso_file()
+    r = runner.invoke(app, ["weights", "pull", "--url", hostile.url + "ok.pth", "--name", "planted", "--format",
+                            "deepfakebench"])  # fmt: skip
+    line = _one_line_error(r)
+    assert "would leave" in line, line
+    assert list(outside.iterdir()) == []
+    root = tmp_path / "root"
+    root.mkdir()
+    for bad in ("../x", "a/../../x", "", "."):
+        with pytest.raises(WeightsError, match="would leave"):
+            _confined(root, bad)
+    (root / "link").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(WeightsError, match="would leave"):
+        _confined(root, "link/file.part")
+    assert _confined(root, "ok.part") == root.resolve() / "ok.part"
