@@ -599,3 +599,77 @@ def test_resume_defaults_and_nameless_inputs(tmp_path):
         with BatchLock(tmp_path):
             with BatchLock(tmp_path):
                 pass
+
+
+def test_sources_lists_of_folders_and_every_error_kept(tmp_path):
+    import os
+
+    from fakescope.archive.sources import expand_sources, skipped_in_folders
+
+    a = _inputs(tmp_path / "a", x="1", y="2")
+    b = _inputs(tmp_path / "b", z="3")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt.bak").write_text("no media")
+    (a / "notes.doc").write_text("x")
+    (a / "more.doc").write_text("y")
+    (a / ".hidden").mkdir()
+    (a / ".hidden" / "skip.doc").write_text("z")
+    lst = tmp_path / "l.txt"
+    lst.write_text(f"{b}\n{tmp_path / 'gone.mp4'}\n{empty}\n" + "w" * 5000 + "\n")
+    unreadable = tmp_path / "locked.csv"
+    unreadable.write_text("path\nq.mp4\n")
+    os.chmod(unreadable, 0)
+    try:
+        paths, errors = expand_sources([a, lst, unreadable, empty, a / "x.mp4"])
+    finally:
+        os.chmod(unreadable, 0o644)
+    readable = [tmp_path / "q.mp4"] if os.geteuid() == 0 else []  # root reads any file
+    assert paths == [a / "x.mp4", a / "y.mp4", b / "z.mp4", tmp_path / "gone.mp4", *readable]  # duplicates once
+    msgs = [m for _, m in errors]
+    sources = [s for s, _ in errors]
+    if not readable:
+        assert any("cannot read list" in m for m in msgs) and str(unreadable) in sources
+    no_media = [m for m in msgs if str(empty) in m]
+    assert len(no_media) >= 2  # through the list and named directly
+    assert any("item 4 skipped" in m for m in msgs) and str(lst) in sources
+    assert skipped_in_folders([a, empty, lst]) == 3  # two .doc files and the .bak; hidden folders and lists not
+
+
+def test_failures_and_earlier_failures_are_counted_one_by_one(tmp_path, scripted, monkeypatch):
+    seen = {}
+
+    def make(engine, workers=None, warm=None, **kw):
+        seen.update(engine=engine, workers=workers, threads=kw.get("threads"), warm=warm)
+        return ScriptedExecutor()
+
+    monkeypatch.setattr(run_mod, "create_executor", make)
+    src = _inputs(tmp_path / "in", a="fail 1", b="fail 2", c="ok fake 3")
+    out = tmp_path / "out"
+    s = run_archive([src], out, CFG, BatchOptions(engine="thread", workers=3, threads=2))
+    assert (s.failed, s.analysed) == (2, 1) and len(s.failures) == 2 and s.seconds > 0
+    assert seen == {"engine": "thread", "workers": 3, "threads": 2, "warm": CFG}
+    s2 = run_archive([src], out, CFG, BatchOptions(engine="thread"))
+    assert (s2.already_failed, s2.already_done) == (2, 1)
+    ok_without_json = Outcome("k", ok=True, result_json=None)
+
+    class NoJson(ScriptedExecutor):
+        def submit(self, task):
+            from concurrent.futures import Future
+
+            f: Future = Future()
+            f.set_result(ok_without_json)
+            return f
+
+    monkeypatch.setattr(run_mod, "create_executor", lambda *a, **k: NoJson())
+    s3 = run_archive([_inputs(tmp_path / "in2", d="x 4")], tmp_path / "out2", CFG, BatchOptions(engine="thread"))
+    assert s3.analysed == 0 and s3.failed == 1 and s3.failures[0][1] == "failed"  # no result: never "done"
+    assert not list((tmp_path / "out2").rglob("result.json"))
+
+
+def test_report_into_a_new_nested_folder(tmp_path, scripted):
+    src = _inputs(tmp_path / "in", a="ok real 1")
+    run_archive([src], tmp_path / "out", CFG, BatchOptions(engine="thread"))
+    rep = write_report(tmp_path / "out", tmp_path / "deep" / "er" / "rep")
+    assert (tmp_path / "deep" / "er" / "rep" / "results.csv").is_file() and rep.rows == 1
+    write_report(tmp_path / "out", tmp_path / "deep" / "er" / "rep")  # again into the same folder: fine
