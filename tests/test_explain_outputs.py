@@ -105,7 +105,7 @@ def test_report_renders_in_headless_chromium(explained_run, tmp_path):
         try:
             page = browser.new_page()
             page.goto(report.as_uri())
-            assert page.locator("#verdict").inner_text().split()[0] in ("REAL", "FAKE", "INCONCLUSIVE")
+            assert page.locator("#headline").inner_text().split()[0] in ("REAL", "FAKE", "INCONCLUSIVE")
             sizes = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth])")
             assert len(sizes) >= 4 and all(ok and w > 0 for ok, w in sizes)
             page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
