@@ -18,6 +18,7 @@ from .errors import FakescopeError
 from .media import find_media
 from .pipeline import Analyzer, ProgressFn, config_dict
 from .schema import AnalysisResult, write_atomic
+from .stages.render import RenderStage
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ def run_batch(
         if on_done:
             on_done(it)
     out = Path(out_dir) if out_dir is not None else None
+    render = RenderStage(annotate=annotate, report=report, heatmap_scale=heatmap_scale)
     taken: set[str] = set()
     for path in files:
         progress = on_start(path) if on_start else None
@@ -77,15 +79,7 @@ def run_batch(
             item = BatchItem(path=str(path), ok=True, result=result)
             if out is not None:
                 dest = _unique_dir(out, path.stem, taken) / "result.json"
-                if annotate or report or result.explanations:
-                    try:
-                        from .render.artifacts import write_artifacts
-
-                        write_artifacts(result, dest.parent, annotate=annotate, report=report, progress=progress,
-                                        heatmap_scale=heatmap_scale)
-                    except Exception as e:  # pictures are a bonus: never lose the verdict for them
-                        log.warning("%s: could not write pictures: %s", path, e, exc_info=log.isEnabledFor(10))
-                        result.warnings.append(f"{path}: could not write pictures: {type(e).__name__}: {e}")
+                render(result, dest.parent, progress=progress)
                 result.save(dest)
                 item.result_path = str(dest)
         if not item.ok:

@@ -88,3 +88,7 @@ class IouTracker:
             self._tracks.append(t)
             ids[bi] = t.id
         return [int(i) for i in ids]  # type: ignore[arg-type]
+
+    def live_ids(self) -> set[int]:
+        """Ids of the tracks the next sample can still extend (missed at most ``max_gap`` samples so far)."""
+        return {t.id for t in self._tracks if self._sample - t.last_sample <= self.max_gap}

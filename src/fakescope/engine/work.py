@@ -21,6 +21,7 @@ from typing import Protocol
 from ..errors import FakescopeError
 from ..pipeline import AnalyzeConfig, Analyzer, ProgressFn
 from ..schema import AnalysisResult
+from ..stages.render import RenderStage
 from .base import Outcome, Task
 
 log = logging.getLogger(__name__)
@@ -184,17 +185,9 @@ def run_task(task: Task, pool: AnalyzerPool, check: Callable[[], None] | None = 
             result.input.name = task.name
         if task.redact:
             redact(result, task.redact)
-        if task.out_dir and (task.annotate or task.report or result.explanations):
-            try:
-                from ..render.artifacts import write_artifacts
-
-                write_artifacts(result, task.out_dir, annotate=task.annotate, report=task.report, progress=on_progress,
-                                pdf=task.pdf)
-            except Abandoned:
-                raise
-            except Exception as e:  # pictures are a bonus: never lose the verdict for them
-                log.warning("%s: could not write pictures: %s", task.path, e, exc_info=log.isEnabledFor(10))
-                result.warnings.append(f"{task.path}: could not write pictures: {type(e).__name__}: {e}")
+        if task.out_dir:
+            render = RenderStage(annotate=task.annotate, report=task.report, pdf=task.pdf)
+            render(result, task.out_dir, progress=on_progress, reraise=(Abandoned,))
     except FakescopeError as e:
         return failed(str(e))
     except Abandoned:

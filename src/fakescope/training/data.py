@@ -1,7 +1,7 @@
 """Face-crop datasets for training and evaluation (PyTorch), with deterministic per-sample randomness.
 
 Crops are read as uint8 RGB and handed to the model as float N×3×H×W in [0, 1] — exactly what
-``Analyzer._classify`` does at inference; normalisation happens inside the model. A crop whose size
+``fakescope.stages.score.classify`` does at inference; normalisation happens inside the model. A crop whose size
 differs from the model's input size is resized with the rule of :func:`~fakescope.faces.crop.crop_face`
 (area when shrinking, bilinear when enlarging) — extract the faces at the model's input size to make
 training and inference identical (``fakescope extract-faces --size``).
