@@ -88,3 +88,15 @@ def test_a_pooled_analyzer_follows_new_settings(samples, analyzer):
     a.config = replace(a.config, sampling=Sampling.parse("even:6"), margin=0.5)
     r = a.analyze(samples / "single_face.mp4")
     assert len(r.frames) == 6 and r.settings.margin == 0.5 and a.crop.margin == 0.5
+
+
+def test_on_demand_explanation_of_the_latest_face(samples, analyzer):
+    _, frames = _frames(samples / "single_face.mp4")
+    session = analyzer.session()
+    assert session.explain() is None  # nothing seen yet
+    session.push(frames[0])
+    ex = session.explain(method="gradcam")
+    assert ex["track_id"] == 0 and ex["method"] == "gradcam" and ex["crop"].dtype == np.uint8
+    assert ex["map"].shape == ex["crop"].shape[:2] and np.isfinite(ex["map"]).all()
+    assert session.explain(track_id=7) is None
+    assert session.explain()["method"]  # the model's measured default

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from . import __version__
 from .calibration import Calibration, shipped_calibration, sigmoid
@@ -472,6 +473,7 @@ class StreamSession:
         self.run: Run | None = None
         self._open: set[int] = set()
         self._seen: set[int] = set()
+        self._last: tuple[Frame, FrameResult] | None = None
         self._t_start = time.perf_counter()
 
     def _start(self, frame: Frame) -> Run:
@@ -487,6 +489,7 @@ class StreamSession:
         run = self.run = self.run or self._start(frame)
         fr = run.add(frame)
         run.flush()
+        self._last = (frame, fr)
         live = run.track.live()
         started = sorted(live - self._seen)
         ended = sorted(self._open - live)
@@ -500,6 +503,36 @@ class StreamSession:
         verdict = self.an.aggregate.verdict(tracks, True)
         return StreamUpdate(frame=fr, tracks=tracks, verdict=verdict, started=started, ended=ended,
                             seconds=time.perf_counter() - t0)
+
+    def explain(self, track_id: int | None = None, method: str | None = None) -> dict | None:
+        """An explanation map of one face of the latest frame, on demand (the live view's heatmap): the face
+        of identity ``track_id``, by default the one most likely fake; ``method`` by default the first
+        measured default explainer of the model. None when the latest frame holds no (such) face. Returns
+        ``{"track_id", "p_fake", "method", "crop" (H×W×3 uint8), "map" (H×W float32), "faithfulness",
+        "flags"}``."""
+        if self.run is None or self._last is None:
+            return None
+        frame, fr = self._last
+        faces = [f for f in fr.faces if track_id is None or f.track_id == track_id]
+        if not faces:
+            return None
+        face = max(faces, key=lambda f: f.p_fake)
+        member = self.an.members[0]
+        crop = self.an.crop(frame.image, face.box)[member.crop_key]
+        if method is None:
+            from .explainers.quality import default_methods
+
+            name, tag = parse_models(self.an.config.model, self.an.config.weights)[0]
+            method = default_methods(name if tag in (None, "default") else f"{name}:{tag}")[0]
+        from .explainers import explain
+
+        x = torch.from_numpy(crop[None]).permute(0, 3, 1, 2).float().div_(255.0)
+        cfg = self.an.config
+        ex = explain(member.model, x, method=method, target=cfg.explain_target, **cfg.explain_options.get(method, {}))
+        chk = self.an.explain.faithfulness(x, ex.maps, method, member.model)[0]
+        return {"track_id": face.track_id, "p_fake": face.p_fake, "method": method, "crop": crop,
+                "map": np.asarray(ex.maps[0], np.float32), "faithfulness": None if chk is None else chk.score,
+                "flags": [] if chk is None else list(chk.flags)}
 
     def finish(self, warnings=()) -> StreamUpdate:
         """The final update: the session's result, every face judged (no window)."""
