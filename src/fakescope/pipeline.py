@@ -402,6 +402,13 @@ class Analyzer:
         """A push-style :meth:`stream`: ``session.push(frame)`` per frame, ``session.finish()`` at the end."""
         return StreamSession(self, **kwargs)
 
+    def warm_up(self, width: int = 640, height: int = 360) -> None:
+        """Run the face detector and every model once on a blank picture, so that the first real frame is
+        not slowed by one-time set-up (a live session's first latency)."""
+        blank = np.zeros((height, width, 3), np.uint8)
+        self.detect(blank)
+        self.score([self.crop(blank, (width * 0.4, height * 0.3, width * 0.6, height * 0.7))])
+
     # -- helpers -------------------------------------------------------------------------------------
 
     @property
