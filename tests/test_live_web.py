@@ -152,3 +152,93 @@ def test_token_and_origin_are_checked(tmp_path, samples):
         assert page.status_code == 200 and 'data-token="yes"' in page.text
         assert "script-src 'self'" in page.headers["content-security-policy"]
         assert "getUserMedia" in c.get("/live/live.js").text
+
+
+# ------------------------------------------------------------------ the Live tab in a real browser
+
+
+def _y4m(clip: Path, out: Path, max_frames: int = 60) -> Path:
+    """The clip as a .y4m file (Chromium's fake camera plays it in a loop)."""
+    import av
+
+    with av.open(str(clip)) as src, av.open(str(out), "w", format="yuv4mpegpipe") as dst:
+        vin = src.streams.video[0]
+        stream = dst.add_stream("rawvideo", rate=round(float(vin.average_rate or 25)))
+        stream.pix_fmt = "yuv420p"
+        stream.width, stream.height = vin.codec_context.width, vin.codec_context.height
+        for i, frame in enumerate(src.decode(vin)):
+            if i >= max_frames:
+                break
+            for packet in stream.encode(frame.reformat(format="yuv420p")):
+                dst.mux(packet)
+        for packet in stream.encode():
+            dst.mux(packet)
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The full app (API + web app) under uvicorn on 127.0.0.1, in a background thread."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = ServerSettings(data_dir=tmp_path_factory.mktemp("live-web"), host="127.0.0.1", port=port)
+    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    end = time.monotonic() + 60
+    while not srv.started:
+        assert thread.is_alive() and time.monotonic() < end, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(15)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists() or shutil.which("chromium") is None,
+                    reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install -y chromium)")
+def test_live_tab_boxes_the_camera_face_with_a_verdict(server, samples, tmp_path):
+    from conftest import CHROMIUM_ARGS
+    from playwright.sync_api import sync_playwright
+
+    clip = _y4m(samples / "single_face.mp4", tmp_path / "clip.y4m")
+    camera = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+              f"--use-file-for-fake-video-capture={clip}"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS + camera)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{server}/ui/", wait_until="domcontentloaded")
+            page.get_by_role("tab", name="Live").click()
+            page.frame_locator("#live iframe").locator("#camera").click()
+            live = next(f for f in page.frames if f.url.endswith("/live"))
+            live.wait_for_function("() => window.liveStats.firstVerdictMs !== null", timeout=120_000)
+            stats = live.evaluate("() => window.liveStats")
+            assert stats["firstVerdictMs"] < 2000, stats  # from the first frame sent to a boxed verdict
+            assert not stats["errors"], stats
+            row = live.locator("#identities tbody tr").first
+            assert row.locator("td").first.inner_text() == "#0"
+            assert row.locator(".badge").inner_text() in ("fake", "real", "uncertain")
+            painted = live.evaluate("() => { const c = document.getElementById('overlay');"
+                                    " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+                                    " let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n; }")
+            assert painted > 100  # the box and its label are drawn over the video
+            live.locator("#explain").click()
+            live.locator("#heatmap-box:not([hidden])").wait_for(timeout=60_000)
+            assert live.evaluate("() => document.getElementById('heatmap').naturalWidth") > 32
+            live.wait_for_timeout(1000)  # a few more frames: latency and dropped shown
+            assert live.locator("#latency").inner_text() != "–"
+            SHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOT), full_page=True)
+            print(f"first verdict {stats['firstVerdictMs']:.0f} ms after the first frame was sent")
+            assert not errors, errors
+        finally:
+            browser.close()
