@@ -137,9 +137,15 @@ class LiveConnection:
         except (WebSocketDisconnect, RuntimeError, OSError):
             self.closing = True
 
+    async def close(self, code: int, reason: str = "") -> None:
+        try:
+            await self.ws.close(code, reason=reason)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass  # the client left first
+
     async def refuse(self, message: str, code: int = POLICY) -> None:
         await self.send({"type": "error", "message": _line(message)})
-        await self.ws.close(code, reason=_line(message, 100))
+        await self.close(code, _line(message, 100))
 
     # -- the session ----------------------------------------------------------------------------
 
@@ -185,7 +191,7 @@ class LiveConnection:
         if self.stopped:
             await self.send({"type": "final", "frames": len(r.frames), "identities": identities(r.tracks),
                              "verdict": {"label": r.verdict.label, "headline": r.verdict.headline}})
-            await self.ws.close(1000)
+            await self.close(1000)
 
     def frame(self, data: bytes) -> None:
         now = time.perf_counter()
