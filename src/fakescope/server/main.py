@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover - the server extra installs it
     _make_app = FastAPI
 
 from .. import __version__
-from .api.routes import analyses, meta
+from .api.routes import analyses, live, meta
 from .deps import require_token, token_ok
 from .jobs import AnalyzerFactory, JobStore
 from .settings import ServerSettings
@@ -49,6 +49,8 @@ def create_app(settings: ServerSettings | None = None, *, analyzer_factory: Anal
     app.include_router(analyses.router, prefix="/v1", dependencies=auth)
     app.include_router(meta.router, prefix="/v1", dependencies=auth)
     app.include_router(meta.health_router)
+    app.include_router(live.router, prefix="/v1")  # WebSocket: checks the token itself (header or start message)
+    app.include_router(live.page_router)
 
     home = f"{settings.ui_path}/" if settings.ui else "/docs"
 

@@ -280,57 +280,62 @@ def build_demo(store: JobStore) -> gr.Blocks:
             "inconclusive, never real.*"
         )
         job_state = gr.State(None)
-        with gr.Row():
-            with gr.Column(scale=1, min_width=300):
-                media = gr.File(label="Video or image", file_count="single", type="filepath", elem_id="media")
-                with gr.Accordion("Options", open=False, elem_id="options"):
-                    model = gr.Dropdown(models, value=DEFAULT_MODEL.split(","), multiselect=True,
-                                        label="Detector model(s) — several make an ensemble", elem_id="model",
-                                        info="models whose trained weights are installed")
-                    explain = gr.Dropdown(
-                        explainers, value=default_explain, multiselect=True, label="Explanation methods",
-                        elem_id="explain",
-                    )
-                    mode = gr.Radio(["standard", "thorough"], value="standard", label="Mode", elem_id="mode",
-                                    info="thorough: the strongest installed published detector (GenD, Effort; "
-                                         "`fakescope weights pull gend-clip-l14`) on fewer sampled faces")
-                    frames = gr.Textbox(settings.default_frames, label="Frames (even:N, every:K, all)")
-                    with gr.Accordion("Advanced: verdict rule (for research)", open=False, elem_id="advanced"):
-                        rule = gr.Dropdown(_rule_choices(rules), value=DEFAULT_RULE, label="Verdict rule",
-                                           elem_id="rule",
-                                           info="the seeds' rules have no uncertain band: for comparison only")
-                    # the slider spans exactly the range the API accepts for the chosen rule (rules.threshold_range)
-                    threshold = gr.Slider(*threshold_range(DEFAULT_RULE, DEFAULT_BAND), value=0.5, step=0.01,
-                                          label="P(fake) threshold", elem_id="threshold",
-                                          info="rule 'calibrated': inside the uncertain band; it sets which faces "
-                                               "count as above it — the band decides the verdict")
-                with gr.Row():
-                    run = gr.Button("Analyse", variant="primary", elem_id="analyse")
-                    stop = gr.Button("Cancel", variant="stop", elem_id="cancel")
-            with gr.Column(scale=2):
-                verdict = gr.HTML(_status_html("Upload a file and press Analyse."), elem_id="verdict")
-                tracks = gr.HTML("", label="Identities", elem_id="tracks")
-        with gr.Row():
-            timeline = gr.HTML("", label="Timeline", elem_id="timeline")
-            annotated_video = gr.Video(label="Annotated video", interactive=False, elem_id="annotated-video")
-            annotated_image = gr.Image(label="Annotated image", interactive=False, visible=False, type="filepath")
-        with gr.Row():
-            with gr.Column(scale=3):
-                method = gr.Dropdown([], label="Heatmap method", interactive=True, elem_id="method")
-                gallery = gr.Gallery(label="Face heatmaps", columns=6, height=420, object_fit="contain",
-                                     elem_id="heatmaps")
-            downloads = gr.File(label="Downloads (everything as a zip, report as PDF and HTML, annotated video, JSON)",
-                                file_count="multiple",
-                                interactive=False, elem_id="downloads")
-        with gr.Accordion("How reliable is this detector?", open=False, elem_id="model-card"):
-            card = gr.HTML(_cards_html(DEFAULT_MODEL))
-        with gr.Accordion("Earlier analyses (also those sent through the HTTP API)", open=False, elem_id="history"):
+        with gr.Tab("Analyse a file", id="analyse", elem_id="tab-analyse"):
             with gr.Row():
-                history = gr.Dropdown([], label="Finished analyses, newest first", interactive=True,
-                                      elem_id="history-list")
-                with gr.Column(scale=0, min_width=120):
-                    refresh = gr.Button("Refresh", elem_id="history-refresh")
-                    reopen = gr.Button("Open", variant="primary", elem_id="history-open")
+                with gr.Column(scale=1, min_width=300):
+                    media = gr.File(label="Video or image", file_count="single", type="filepath", elem_id="media")
+                    with gr.Accordion("Options", open=False, elem_id="options"):
+                        model = gr.Dropdown(models, value=DEFAULT_MODEL.split(","), multiselect=True,
+                                            label="Detector model(s) — several make an ensemble", elem_id="model",
+                                            info="models whose trained weights are installed")
+                        explain = gr.Dropdown(
+                            explainers, value=default_explain, multiselect=True, label="Explanation methods",
+                            elem_id="explain",
+                        )
+                        mode = gr.Radio(["standard", "thorough"], value="standard", label="Mode", elem_id="mode",
+                                        info="thorough: the strongest installed published detector (GenD, Effort; "
+                                             "`fakescope weights pull gend-clip-l14`) on fewer sampled faces")
+                        frames = gr.Textbox(settings.default_frames, label="Frames (even:N, every:K, all)")
+                        with gr.Accordion("Advanced: verdict rule (for research)", open=False, elem_id="advanced"):
+                            rule = gr.Dropdown(_rule_choices(rules), value=DEFAULT_RULE, label="Verdict rule",
+                                               elem_id="rule",
+                                               info="the seeds' rules have no uncertain band: for comparison only")
+                        # the slider spans exactly the range the API accepts for the chosen rule (rules.threshold_range)
+                        threshold = gr.Slider(*threshold_range(DEFAULT_RULE, DEFAULT_BAND), value=0.5, step=0.01,
+                                              label="P(fake) threshold", elem_id="threshold",
+                                              info="rule 'calibrated': inside the uncertain band; it sets which faces "
+                                                   "count as above it — the band decides the verdict")
+                    with gr.Row():
+                        run = gr.Button("Analyse", variant="primary", elem_id="analyse")
+                        stop = gr.Button("Cancel", variant="stop", elem_id="cancel")
+                with gr.Column(scale=2):
+                    verdict = gr.HTML(_status_html("Upload a file and press Analyse."), elem_id="verdict")
+                    tracks = gr.HTML("", label="Identities", elem_id="tracks")
+            with gr.Row():
+                timeline = gr.HTML("", label="Timeline", elem_id="timeline")
+                annotated_video = gr.Video(label="Annotated video", interactive=False, elem_id="annotated-video")
+                annotated_image = gr.Image(label="Annotated image", interactive=False, visible=False, type="filepath")
+            with gr.Row():
+                with gr.Column(scale=3):
+                    method = gr.Dropdown([], label="Heatmap method", interactive=True, elem_id="method")
+                    gallery = gr.Gallery(label="Face heatmaps", columns=6, height=420, object_fit="contain",
+                                         elem_id="heatmaps")
+                downloads = gr.File(label="Downloads (everything as a zip, report as PDF and HTML, annotated video, "
+                                          "JSON)",
+                                    file_count="multiple",
+                                    interactive=False, elem_id="downloads")
+            with gr.Accordion("How reliable is this detector?", open=False, elem_id="model-card"):
+                card = gr.HTML(_cards_html(DEFAULT_MODEL))
+            with gr.Accordion("Earlier analyses (also those sent through the HTTP API)", open=False, elem_id="history"):
+                with gr.Row():
+                    history = gr.Dropdown([], label="Finished analyses, newest first", interactive=True,
+                                          elem_id="history-list")
+                    with gr.Column(scale=0, min_width=120):
+                        refresh = gr.Button("Refresh", elem_id="history-refresh")
+                        reopen = gr.Button("Open", variant="primary", elem_id="history-open")
+        with gr.Tab("Live", id="live", elem_id="tab-live"):  # camera or shared screen: the /live page
+            gr.HTML('<iframe src="/live" title="Live analysis" allow="camera; display-capture" '
+                    'style="width:100%;height:860px;border:0"></iframe>', elem_id="live")
 
         outputs = [job_state, verdict, tracks, timeline, annotated_video, annotated_image, method, gallery, downloads,
                    card]
