@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
+from . import catalogue as _catalogue  # noqa: F401  (installed weights are models: it registers them)
 from ._perf import to_channels_last
+from ._version import __version__
 from .calibration import Calibration, logit, shipped_calibration, sigmoid
 from .combine import DEFAULT_COMBINER, combine, get_combiner
 from .errors import WeightsError
