@@ -21,6 +21,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "src" / "fakescope"
 
 
@@ -187,6 +189,97 @@ def test_the_model_registry_does_not_know_the_weights_catalogue():
     assert not {m: w for m, w in bad.items() if w}, bad
     reached = set().union(*(_reachable(graph, m) for m in models))
     assert not {m for m in reached if m == "fakescope.catalogue" or m.startswith("fakescope.catalogue.")}
+
+
+# --------------------------------------------------------------- the model registry's source hook
+
+
+class _Source:
+    """A model source with one model, ``extra``: mesoinception4's metadata under another name."""
+
+    def __init__(self):
+        self.created = []
+
+    def info(self, name):
+        import dataclasses
+
+        from fakescope.models import get_model_info
+
+        return dataclasses.replace(get_model_info("mesoinception4"), name=name) if name == "extra" else None
+
+    def names(self):
+        return ["extra"]
+
+    def create(self, name, weights="default", **kwargs):
+        self.created.append((name, weights))
+        return "a model"
+
+
+def test_registered_model_sources_are_models(monkeypatch):
+    from fakescope.errors import WeightsError
+    from fakescope.models import (
+        _registry,
+        create_model,
+        get_model_info,
+        has_usable_weights,
+        list_runnable_models,
+        register_model_source,
+    )
+
+    monkeypatch.setattr(_registry, "_SOURCES", [])
+    monkeypatch.setattr(_registry, "_entry_points_loaded", True)
+    assert "extra" not in list_runnable_models() and not has_usable_weights("extra")
+    source = _Source()
+    assert register_model_source(source) is source and register_model_source(source) is source  # once
+    assert _registry.model_sources() == (source,)
+    assert list_runnable_models().count("extra") == 1 and has_usable_weights("extra")
+    assert get_model_info("extra").name == "extra"
+    assert create_model("extra", weights="installed") == "a model" and source.created == [("extra", "installed")]
+    with pytest.raises(WeightsError, match="--checkpoint applies to an architecture"):
+        create_model("extra", checkpoint_path="x.pth")
+    with pytest.raises(TypeError):
+        register_model_source(object())
+
+
+def test_model_sources_load_from_entry_points_once(monkeypatch):
+    from fakescope.models import _registry
+
+    source = _Source()
+
+    class _EP:
+        name, value = "extra", "somewhere:SOURCE"
+
+        def load(self):
+            return source
+
+    class _Broken(_EP):
+        name = "broken"
+
+        def load(self):
+            raise ImportError("no such module")
+
+    calls = []
+    monkeypatch.setattr(_registry, "_SOURCES", [])
+    monkeypatch.setattr(_registry, "_entry_points_loaded", False)
+    monkeypatch.setattr(_registry, "entry_points", lambda group: calls.append(group) or [_Broken(), _EP()])
+    assert _registry.model_sources() == (source,) and _registry.model_sources() == (source,)
+    assert calls == ["fakescope.model_sources"]  # read once; a broken plugin is skipped with a warning
+
+
+def test_the_catalogue_is_a_model_source_once_imported():
+    import fakescope.catalogue
+    from fakescope.catalogue.source import SOURCE
+    from fakescope.models import model_sources
+
+    assert any(s is SOURCE for s in model_sources()), fakescope.catalogue
+    # and pyproject.toml declares it as an entry point (for installs where nothing imports the catalogue)
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    project = tomllib.loads((PACKAGE_DIR.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    module, _, attr = project["entry-points"]["fakescope.model_sources"]["catalogue"].partition(":")
+    assert getattr(__import__(module, fromlist=[attr]), attr) is SOURCE
 
 
 if __name__ == "__main__":  # pragma: no cover
