@@ -16,7 +16,7 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 # torch and yuface each bundle an OpenMP runtime whose idle threads busy-wait; next to PyAV's decode
 # threads they starve each other (bench/RESULTS.md, "Analysis pipeline": 2.9× → 1.4× the bare decode
@@ -68,6 +68,8 @@ __all__ = [
 
 def __getattr__(name: str):
     if name in _EXPORTS:
+        if _EXPORTS[name] == "models":
+            from . import catalogue  # noqa: F401  (installed weights are models: importing it registers them)
         value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
         globals()[name] = value
         return value

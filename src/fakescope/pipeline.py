@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
+from . import catalogue as _catalogue  # noqa: F401  (installed weights are models: it registers them)
+from ._version import __version__
 from .calibration import Calibration, shipped_calibration, sigmoid
 from .combine import DEFAULT_COMBINER, get_combiner
 from .errors import WeightsError

@@ -199,7 +199,7 @@ def _convert(entry: CatalogueEntry, spec: CatalogueFile, path: Path):
 
 def _install(entry: CatalogueEntry, sources: Sequence[tuple[CatalogueFile, Path, str]]) -> Installed:
     """Check and convert every (spec, local file, origin), then install atomically."""
-    from .. import __version__
+    from .._version import __version__
     from ..models.convert import save_converted
 
     checked = {spec.file: _check_file(entry, spec, path) for spec, path, _ in sources}

@@ -17,17 +17,20 @@ from . import (  # noqa: F401  (importing a family's module registers its models
     vit,
     xception,
 )
+from ._create import create_model
 from ._layers import AttentionProbe, attention_layers, capture_attention
 from ._registry import (
     ModelInfo,
+    ModelSource,
     WeightsInfo,
-    create_model,
     get_model_info,
     has_usable_weights,
     list_installed_models,
     list_models,
     list_runnable_models,
+    model_sources,
     register_model,
+    register_model_source,
     sha256_file,
 )
 from ._summary import model_summary
@@ -35,6 +38,7 @@ from ._summary import model_summary
 __all__ = [
     "AttentionProbe",
     "ModelInfo",
+    "ModelSource",
     "WeightsInfo",
     "attention_layers",
     "capture_attention",
@@ -45,6 +49,8 @@ __all__ = [
     "model_summary",
     "list_models",
     "list_runnable_models",
+    "model_sources",
     "register_model",
+    "register_model_source",
     "sha256_file",
 ]

@@ -9,14 +9,19 @@ the log-odds that the face is **fake**.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from torch import nn
 
 from .._registry import Registry
 from ..errors import WeightsError
+
+_log = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
@@ -115,32 +120,90 @@ def list_models(pattern: str | None = None) -> list[str]:
 
 
 def get_model_info(name: str) -> ModelInfo:
-    """Metadata of a registered model, or of weights installed under ``name`` (``fakescope weights``)."""
+    """Metadata of a registered model, or of a model a registered source offers (installed weights)."""
     if name not in _MODELS:
-        info = _installed_info(name)
+        info = _source_info(name)
         if info is not None:
             return info
     return _MODELS.get(name).info
 
 
-def _installed_info(name: str) -> ModelInfo | None:
-    from ..catalogue.store import installed_model_info  # lazily: the store builds on this registry
+# ------------------------------------------------------------------------------------ model sources
+# Models that are not architectures registered here but named sets of weights kept elsewhere (the
+# weights catalogue's installed weights, ``fakescope weights pull/add``). This registry does not know
+# where they come from: a source registers itself with ``register_model_source``, or is declared as an
+# entry point of the group ``fakescope.model_sources`` naming a source object (loaded on first use).
 
-    return installed_model_info(name)
+
+@runtime_checkable
+class ModelSource(Protocol):
+    """Where named models beyond the registered architectures come from."""
+
+    def info(self, name: str) -> ModelInfo | None:
+        """The model's metadata, or None when this source has no model ``name``."""
+
+    def names(self) -> list[str]:
+        """Every model this source has."""
+
+    def create(self, name: str, weights: str | None = "default", **kwargs) -> nn.Module:
+        """Model ``name`` in eval mode with ``model.info`` and ``model.weights_tag`` set, as ``create_model``."""
+
+
+ENTRY_POINT_GROUP = "fakescope.model_sources"
+_SOURCES: list[ModelSource] = []
+_entry_points_loaded = False
+
+
+def register_model_source(source: ModelSource) -> ModelSource:
+    """Consult ``source`` for names that are not registered architectures (after those registered
+    before it). Registering the same object again does nothing. Returns ``source``."""
+    if not isinstance(source, ModelSource):
+        raise TypeError(f"{source!r} is not a model source (needs info, names and create)")
+    if not any(s is source for s in _SOURCES):
+        _SOURCES.append(source)
+    return source
+
+
+def model_sources() -> tuple[ModelSource, ...]:
+    """The registered model sources, those declared as entry points included."""
+    global _entry_points_loaded
+    if not _entry_points_loaded:
+        _entry_points_loaded = True
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                register_model_source(ep.load())
+            except Exception as e:  # a broken plugin must not take the built-in models down with it
+                _log.warning("model source %s (%s) not loaded: %s", ep.name, ep.value, e)
+    return tuple(_SOURCES)
+
+
+def _source_of(name: str) -> tuple[ModelSource, ModelInfo] | None:
+    for source in model_sources():
+        info = source.info(name)
+        if info is not None:
+            return source, info
+    return None
+
+
+def _source_info(name: str) -> ModelInfo | None:
+    found = _source_of(name)
+    return None if found is None else found[1]
 
 
 def list_installed_models() -> list[str]:
-    """Names of weights installed with ``fakescope weights pull/add`` (under ``$FAKESCOPE_HOME``)."""
-    from ..catalogue.store import list_installed
-
-    return [n for n in list_installed() if n not in _MODELS]
+    """Names of models the registered sources offer — weights installed with ``fakescope weights
+    pull/add`` (under ``$FAKESCOPE_HOME``) — that are not registered architectures."""
+    names: list[str] = []
+    for source in model_sources():
+        names += [n for n in source.names() if n not in _MODELS and n not in names]
+    return names
 
 
 def has_usable_weights(name: str) -> bool:
     """True when ``create_model(name)`` runs trained weights: shipped default weights that are
     present, or weights installed under ``name``."""
     if name not in _MODELS:
-        return _installed_info(name) is not None
+        return _source_info(name) is not None
     info = _MODELS.get(name).info
     if info.default_weights is None:
         return False
@@ -166,66 +229,3 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def create_model(
-    name: str,
-    weights: str | None = "default",
-    checkpoint_path: str | Path | None = None,
-    **kwargs,
-) -> nn.Module:
-    """Build a registered model in eval mode, with weights loaded.
-
-    ``weights``: a tag from ``get_model_info(name).weights`` (e.g. ``"df"``), ``"default"`` for the
-    model's default tag, or ``None`` for random initialisation. ``checkpoint_path`` loads a local file
-    instead (it overrides ``weights``): a file written by ``fakescope convert``, or — for a model
-    without a weight loader of its own — any checkpoint :mod:`fakescope.models.convert` recognises,
-    both with the checkpoint's preprocessing in ``model.info``; otherwise the default tag's loader.
-    The returned module carries its :class:`ModelInfo` as ``model.info`` and the tag as
-    ``model.weights_tag``.
-    """
-    if name not in _MODELS and _installed_info(name) is not None:
-        if checkpoint_path is not None:
-            raise WeightsError(f"{name!r} is installed weights; --checkpoint applies to an architecture "
-                               f"({get_model_info(name).family} models: see `fakescope models --all`)")  # fmt: skip
-        from ..catalogue.store import create_installed_model
-
-        return create_installed_model(name, weights, **kwargs)
-    entry = _MODELS.get(name)
-    info = entry.info
-    tag: str | None = None
-    if checkpoint_path is not None:
-        path = Path(checkpoint_path)
-        if not path.is_file():
-            raise WeightsError(f"{path}: weight file not found")
-        from . import convert  # lazily: the importers build on this registry
-        from .convert._io import HDF5_MAGIC
-
-        with open(path, "rb") as fh:
-            magic = fh.read(8)
-        own_hdf5 = any(w.file.endswith(".h5") for w in info.weights.values())
-        if not info.weights or convert.is_converted(path) or (own_hdf5 and magic != HDF5_MAGIC):
-            model, info = convert.load_checkpoint(path, arch=name, **kwargs)
-            model.info = info
-            model.weights_tag = f"file:{path.name}"
-            return model.eval()
-    model = entry.builder(**kwargs)
-    if checkpoint_path is not None:
-        wi = info.weights[info.default_weights or next(iter(info.weights))]
-        wi.loader(model, path)
-        tag = f"file:{path.name}"
-    elif weights is not None:
-        tag = info.default_weights if weights == "default" else weights
-        if tag is not None:
-            if tag not in info.weights:
-                known = ", ".join(sorted(info.weights)) or "none"
-                raise WeightsError(f"model {name!r} has no weights {tag!r} (known: {known})")
-            wi = info.weights[tag]
-            if not wi.path.is_file():
-                raise WeightsError(f"{wi.path}: weight file for {name}/{tag} is missing")
-            if wi.sha256 and sha256_file(wi.path) != wi.sha256:
-                raise WeightsError(f"{wi.path}: sha256 does not match the published weights (corrupt file?)")
-            wi.loader(model, wi.path)
-    model.info = info
-    model.weights_tag = tag
-    return model.eval()

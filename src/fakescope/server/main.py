@@ -18,7 +18,8 @@ try:  # /docs and /redoc from assets installed with the package (FastAPI's defau
 except ImportError:  # pragma: no cover - the server extra installs it
     _make_app = FastAPI
 
-from .. import __version__
+from .._version import __version__
+from ..catalogue import register as register_installed_weights
 from .api.routes import analyses, live, meta
 from .deps import require_token, token_ok
 from .jobs import AnalyzerFactory, JobStore
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: ServerSettings | None = None, *, analyzer_factory: AnalyzerFactory | None = None) -> FastAPI:
     """The whole server for ``settings``; ``analyzer_factory`` replaces :class:`~fakescope.Analyzer` (tests)."""
     settings = settings or ServerSettings()
+    register_installed_weights()  # installed weights are models the API lists and analyses run
     store = JobStore(settings, analyzer_factory)
 
     @asynccontextmanager

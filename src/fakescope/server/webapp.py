@@ -70,7 +70,7 @@ def _choices() -> tuple[list[tuple[str, str]], list[str], list[str]]:
     explainers for the default model)."""
     from ..models import list_runnable_models, model_summary
     from ..rules import list_rules
-    from .jobs import _explainer_names
+    from .jobs.options import _explainer_names
 
     models = [(f"{n} — {_short(model_summary(n))}", n) for n in list_runnable_models()]
     return models, list_rules(), _explainers_for(DEFAULT_MODEL) if _explainer_names() else []

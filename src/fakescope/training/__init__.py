@@ -22,11 +22,18 @@ from __future__ import annotations
 
 from .checkpoint import load_trained_model, read_meta, save_checkpoint
 from .config import TrainConfig, load_config
-from .datasets import detect_dataset, get_dataset_info, list_datasets, read_dataset, register_dataset
+from .datasets import (
+    detect_dataset,
+    get_dataset_info,
+    list_datasets,
+    read_dataset,
+    read_records_csv,
+    register_dataset,
+)
 from .evaluate import evaluate_records
 from .extract import ExtractConfig, FaceExtractor, extract_faces
 from .metrics import binary_metrics, equal_error_rate
-from .records import FaceRecord, parse_label, read_records_csv, write_records_csv
+from .records import FaceRecord, parse_label, write_records_csv
 from .sbi import SBIConfig, SBISample, self_blend
 from .splits import assign_splits, load_splits, make_splits, save_splits, split_records
 from .trainer import TrainResult, train

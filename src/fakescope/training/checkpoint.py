@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import __version__
+from .._version import __version__
 
 __all__ = [
     "LABEL_CONVENTION",

@@ -108,6 +108,12 @@ def read_dataset(name: str, root: str | Path, **options) -> list[FaceRecord]:
     return sorted(records, key=lambda r: (r.path, r.frame or 0, r.face or 0))
 
 
+def read_records_csv(path: str | Path) -> list[FaceRecord]:
+    """Read a CSV written by :func:`~fakescope.training.records.write_records_csv` (relative paths
+    resolved against its folder)."""
+    return read_dataset("csv", path)
+
+
 def detect_dataset(root: str | Path) -> str:
     """Guess the reader for ``root`` from its layout (a ``.csv`` file is ``csv``)."""
     root = Path(root)

@@ -11,7 +11,7 @@ import csv
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-__all__ = ["FaceRecord", "parse_label", "read_records_csv", "write_records_csv"]
+__all__ = ["FaceRecord", "parse_label", "write_records_csv"]  # read_records_csv: in .datasets
 
 REAL, FAKE = 0, 1
 
@@ -94,10 +94,3 @@ def write_records_csv(records: list[FaceRecord], path: str | Path) -> Path:
             w.writerow(r.to_row())
     tmp.replace(path)
     return path
-
-
-def read_records_csv(path: str | Path) -> list[FaceRecord]:
-    """Read a CSV written by :func:`write_records_csv` (relative paths resolved against its folder)."""
-    from .datasets import read_dataset
-
-    return read_dataset("csv", path)

@@ -74,7 +74,7 @@ class Conversion:
 
     def metadata(self) -> dict[str, str]:
         """The conversion's description as the string dict safetensors stores."""
-        from ... import __version__
+        from ..._version import __version__
 
         return {
             "format": CONVERTED_FORMAT,

@@ -101,7 +101,7 @@ class Health(BaseModel):
 @health_router.get("/healthz", response_model=Health)
 def healthz(store: StoreDep) -> Health:
     """Liveness and load: no token needed, reveals no job."""
-    from .... import __version__
+    from ...._version import __version__
 
     return Health(
         status="ok", version=__version__, workers=store.settings.workers, capacity=store.capacity,

@@ -1,4 +1,4 @@
-"""``fakescope xai-eval`` and the measured-quality view of ``fakescope explainers --model NAME``."""
+"""``fakescope explainers`` and ``xai-eval``: the explanation methods, their measured quality, measuring it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from ._common import use_installed_weights
 
 console = Console()
 err_console = Console(stderr=True)
@@ -42,10 +44,11 @@ def xai_eval(
 ) -> None:
     """Measure explanation methods on manipulated faces with known masks (pointing game, relevance mass,
     pixel AUROC, deletion/insertion vs random, randomisation sanity check, ms/face; bootstrap 95 % CIs)."""
-    from .errors import FakescopeError
-    from .explainers import explainer_class, parse_options
-    from .xai_eval import EvalConfig, evaluate
+    from ..errors import FakescopeError
+    from ..explainers import explainer_class, parse_options
+    from ..xai_eval import EvalConfig, evaluate
 
+    use_installed_weights()
     names = tuple(m.strip() for m in methods.split(",") if m.strip())
     models = [m.strip() for spec in model for m in spec.split(",") if m.strip()]
     try:
@@ -82,8 +85,8 @@ def xai_eval(
 
 def quality_table(model: str) -> Table:
     """The shipped measured quality of each method on ``model`` (``explainers/quality.json``)."""
-    from .explainers import explainer_class, list_explainers
-    from .explainers.quality import default_methods, method_quality, model_entry, neutral_baseline
+    from ..explainers import explainer_class, list_explainers
+    from ..explainers.quality import default_methods, method_quality, model_entry, neutral_baseline
 
     entry = model_entry(model)
     defaults = set(default_methods(model))
@@ -114,3 +117,24 @@ def quality_table(model: str) -> Table:
         star = " ★" if name in defaults else ""
         table.add_row(name + star, explainer_class(name).family, *cells)
     return table
+
+
+def explainers(
+    model: Annotated[str | None, typer.Option(help="Show each method's measured quality on this model.")] = None,
+) -> None:
+    """List the explanation methods (with --model: their measured quality on that model)."""
+    from ..explainers import explainer_class, list_explainers
+
+    if model:
+        use_installed_weights()
+        console.print(quality_table(model))
+        return
+
+    table = Table(title="explainers")
+    for col in ("name", "family", "description"):
+        table.add_column(col, overflow="fold")
+    for name in list_explainers():
+        cls = explainer_class(name)
+        doc = (cls.__doc__ or "").strip().splitlines()
+        table.add_row(name, str(getattr(cls, "family", "")), doc[0] if doc else "")
+    console.print(table)

@@ -1,7 +1,7 @@
 """``fakescope batch`` and ``fakescope batch-report``: resumable analysis of whole archives.
 
 ``batch`` takes exactly ``analyze``'s analysis options: its signature is built from ``analyze``'s own
-parameters (:func:`_with_analysis_options`), and the config from ``cli.analysis_config``, so the two
+parameters (:func:`_with_analysis_options`), and the config from ``cli._options.analysis_config``, so the two
 commands cannot drift apart.
 """
 
@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
-from .errors import FakescopeError
+from ..errors import FakescopeError
 
 # analyze's options that batch shares (the analysis settings plus the per-input pictures)
 _SHARED = ("annotate", "report")
@@ -92,9 +92,9 @@ def register(app: typer.Typer, analyze, analysis_options: tuple[str, ...], fail,
         options: dict | None = None,
     ) -> None:
         """Analyse an archive into a resumable results store; re-runs skip what is done."""
-        from .archive import BatchOptions, ResultStore, run_archive
-        from .archive.store import DB_NAME
-        from .cli import analysis_config
+        from ..archive import BatchOptions, ResultStore, run_archive
+        from ..archive.store import DB_NAME
+        from ._options import analysis_config
 
         options = dict(options or {})
         annotate, report = options.pop("annotate"), options.pop("report")
@@ -112,7 +112,7 @@ def register(app: typer.Typer, analyze, analysis_options: tuple[str, ...], fail,
                 cfg = analysis_config(**options)
             if not sources:
                 raise ValueError("no sources: name files, folders or lists (or --resume an earlier batch)")
-            from .engine import ENGINES
+            from ..engine import ENGINES
 
             if engine not in ENGINES:
                 raise ValueError(f"unknown engine {engine!r} (known: {', '.join(ENGINES)})")
@@ -176,7 +176,7 @@ def register(app: typer.Typer, analyze, analysis_options: tuple[str, ...], fail,
         slowest: Annotated[int, typer.Option(min=1, help="Inputs in the 'slowest' plot.")] = 15,
     ) -> None:
         """Export a batch's results: results.csv (+ .parquet with pyarrow) and verdict/score/slowest plots."""
-        from .archive.report import write_report
+        from ..archive.report import write_report
 
         try:
             rep = write_report(folder, out, slowest=slowest)
@@ -192,8 +192,8 @@ def register(app: typer.Typer, analyze, analysis_options: tuple[str, ...], fail,
 
 def _print_verdicts(out: Path, summary, sources, console, err_console) -> None:
     """What the batch found, in one line (this run's settings, every input so far), and what it passed over."""
-    from .archive import ResultStore
-    from .archive.sources import skipped_in_folders
+    from ..archive import ResultStore
+    from ..archive.sources import skipped_in_folders
 
     with ResultStore(out) as store:
         rows = store.rows(settings=summary.settings)
@@ -214,15 +214,15 @@ def _print_verdicts(out: Path, summary, sources, console, err_console) -> None:
 
 def _check_config(cfg) -> None:
     """Fail early (exit 2) on names the workers would refuse: model, weights, rule, detector, explainers."""
-    from .errors import WeightsError
-    from .faces import list_face_detectors
-    from .models import get_model_info
-    from .pipeline import parse_models
-    from .rules import get_rule
+    from ..errors import WeightsError
+    from ..faces import list_face_detectors
+    from ..models import get_model_info
+    from ..pipeline import parse_models
+    from ..rules import get_rule
 
     get_rule(cfg.rule)
     if cfg.provenance:
-        from .provenance import load_trust_anchors
+        from ..provenance import load_trust_anchors
 
         load_trust_anchors(cfg.trust_anchors)
     for name, tag in parse_models(cfg.model, cfg.weights):

@@ -34,26 +34,21 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from ...engine import Executor
+from ...engine.work import AnalyzerFactory, AnalyzerPool
+from ...errors import MediaError
+from ...media import probe, sniff_kind
+from ...pipeline import Analyzer
+from ..settings import ServerSettings
+from .options import AnalysisOptions, one_line
+from .runner import ARTIFACT_RE, JobRunner, _now
 
-from ..engine import Executor, Task, create_executor
-from ..engine.thread import ThreadExecutor
-from ..engine.work import AnalyzerFactory, AnalyzerLike, AnalyzerPool  # noqa: F401 - re-exported
-from ..errors import FakescopeError, MediaError
-from ..media import Sampling, probe, sniff_kind
-from ..pipeline import DEFAULT_MODEL, AnalyzeConfig, Analyzer
-from ..rules import DEFAULT_RULE
-from ..schema import AnalysisResult
-from .settings import ServerSettings
-
-log = logging.getLogger(__name__)
+log = logging.getLogger("fakescope.server.jobs")
 
 RESTART_REASON = "interrupted by a server restart"
 MAX_ATTEMPTS = 2  # a job interrupted by a restart is retried once
@@ -80,16 +75,6 @@ CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 """
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def one_line(text: str, limit: int = 500) -> str:
-    """Collapse whitespace (newlines included) and cut to ``limit`` characters."""
-    s = " ".join(str(text).split())
-    return s if len(s) <= limit else s[: limit - 1] + "…"
-
-
 def safe_filename(name: str | None, limit: int = 120) -> str:
     """The client's file name reduced to metadata: last path component, printable, no separators.
 
@@ -97,155 +82,6 @@ def safe_filename(name: str | None, limit: int = 120) -> str:
     base = re.split(r"[\\/]", name or "")[-1]
     base = re.sub(r"[^\w.+\- ()\[\]]", "_", base, flags=re.ASCII).strip(" .")
     return base[:limit] or "upload"
-
-
-# ----------------------------------------------------------------------------------------- options
-
-
-def _explainer_names() -> list[str] | None:
-    """Registered explanation methods, or None when the explainers package is not importable."""
-    try:
-        from ..explainers import list_explainers
-    except ImportError:
-        return None
-    return list(list_explainers())
-
-
-class AnalysisOptions(BaseModel):
-    """Options of one analysis (the form fields of ``POST /v1/analyses``); validated against the registries."""
-
-    model_config = ConfigDict(extra="forbid", protected_namespaces=(), str_strip_whitespace=True)
-
-    model: str = Field(DEFAULT_MODEL, description="detector model, or an ensemble 'a,b:TAG' (GET /v1/models)")
-    weights: str = Field("default", description="weight tag of the model; 'default' for the model's default")
-    detector: str | None = Field(None, description="face detector (default: the library's default)")
-    frames: str | None = Field(None, description="frame sampling: even:N, every:K, all, or N")
-    rule: str = Field(DEFAULT_RULE, description="verdict rule")
-    threshold: float = Field(0.5, ge=0.0, le=1.0, description="calibrated P(fake) above which a face counts as fake")
-    min_faces: int | None = Field(None, ge=1, le=100_000, description="fewest faces a track needs")
-    explain: list[str] = Field(default_factory=list, description="explanation methods (comma list)")
-    explain_per_track: int = Field(4, ge=1, le=32, description="faces explained per identity")
-    annotate: bool | None = Field(None, description="write the annotated video/image (default: server setting)")
-    mode: Literal["standard", "thorough"] = Field(
-        "standard", description="'thorough': the strongest installed published detector (GenD, Effort) on fewer "
-        "sampled faces, unless a model other than the default is named")
-
-    @field_validator("explain", mode="before")
-    @classmethod
-    def _split(cls, v: Any) -> Any:
-        if v is None:
-            return []
-        if isinstance(v, str):
-            v = [v]
-        if isinstance(v, (list, tuple)):
-            out: list[str] = []
-            for item in v:
-                out += [m.strip() for m in str(item).split(",") if m.strip()]
-            return list(dict.fromkeys(out))
-        return v
-
-    @field_validator("frames")
-    @classmethod
-    def _frames(cls, v: str | None) -> str | None:
-        if v is None or v == "":
-            return None
-        try:
-            s = Sampling.parse(v)
-        except (ValueError, FakescopeError) as e:
-            raise ValueError(one_line(str(e))) from None
-        if s.mode == "even" and s.n > 10_000:
-            raise ValueError("even:N allows at most 10000 frames")
-        return s.describe()
-
-    @model_validator(mode="after")
-    def _registries(self) -> AnalysisOptions:
-        from ..faces import list_face_detectors
-        from ..models import (
-            get_model_info,
-            has_usable_weights,
-            list_installed_models,
-            list_models,
-            list_runnable_models,
-        )
-        from ..rules import list_rules
-
-        def known(kind: str, name: str, names: list[str]) -> None:
-            if name not in names:
-                raise ValueError(f"unknown {kind} {name!r} (known: {', '.join(names) or 'none'})")
-
-        from ..pipeline import parse_models
-
-        if self.mode == "thorough" and self.model == DEFAULT_MODEL and self.weights == "default":
-            from ..thorough import strongest_installed
-
-            try:
-                self.model = strongest_installed().name
-            except FakescopeError as e:
-                raise ValueError(str(e)) from None
-        members = parse_models(self.model, self.weights)
-        for name, tag in members:
-            known("model", name, list_models() + list_installed_models())
-            if tag not in ("default", "none"):
-                known(f"weights tag of {name}", tag, list(get_model_info(name).weights))
-            elif tag == "default" and not has_usable_weights(name):
-                raise ValueError(f"model {name!r} ships no trained weights (runnable models: "
-                                 f"{', '.join(list_runnable_models())})")
-        if self.detector is not None:
-            known("face detector", self.detector, list_face_detectors())
-        known("rule", self.rule, list_rules())
-        if self.explain:
-            names = _explainer_names()
-            if names is None:
-                raise ValueError("explanations are not available in this installation")
-            for m in self.explain:
-                known("explainer", m, names)
-            from ..explainers import explainer_class
-            from ..explainers.compat import unsupported_methods
-
-            explained_model = members[0][0]  # the explanations are of the first model
-            bad = unsupported_methods(explained_model)
-            for m in self.explain:
-                reason = bad.get(explainer_class(m).name)
-                if reason:
-                    raise ValueError(f"explainer {m!r} cannot explain model {explained_model!r}: {reason}")
-        from ..pipeline import check_analysis_options
-
-        check_analysis_options(self.to_config())  # the threshold lies in the band in force (one definition)
-        return self
-
-    def to_config(self, default_frames: str = "even:32", trust_anchors: str | None = None) -> AnalyzeConfig:
-        """The analysis settings; ``trust_anchors`` is the server's (a setting, never a request's)."""
-        from ..faces import DEFAULT_FACE_DETECTOR
-        from ..thorough import THOROUGH_FRAMES
-
-        if self.mode == "thorough":
-            default_frames = THOROUGH_FRAMES
-        return AnalyzeConfig(
-            model=self.model,
-            weights=None if self.weights == "none" else self.weights,
-            detector=self.detector or DEFAULT_FACE_DETECTOR,
-            sampling=Sampling.parse(self.frames or default_frames),
-            mode=self.mode,
-            rule=self.rule,
-            threshold=self.threshold,
-            min_faces=self.min_faces,
-            explain=tuple(self.explain),
-            explain_per_track=self.explain_per_track,
-            trust_anchors=trust_anchors,
-        )
-
-
-def options_error(e: ValidationError) -> str:
-    """One line naming each invalid field and why."""
-    parts = []
-    for err in e.errors():
-        loc = ".".join(str(x) for x in err.get("loc", ()) if x != "__root__")
-        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return one_line("; ".join(parts))
-
-
-# ------------------------------------------------------------------------------------------ errors
 
 
 class QueueFull(Exception):
@@ -259,26 +95,6 @@ class Rejected(Exception):
         super().__init__(detail)
         self.status_code = status_code
         self.detail = one_line(detail)
-
-
-class _Cancelled(Exception):
-    pass
-
-
-class _TimedOut(Exception):
-    pass
-
-
-# ------------------------------------------------------------------------- executors (fakescope.engine)
-
-# Where jobs run is an executor of ``fakescope.engine`` (the same ones ``fakescope batch`` uses):
-# ``thread`` (default: worker threads sharing an AnalyzerPool), ``process`` (local worker processes,
-# each with its own model), ``ray`` (Ray actors). This module keeps the job store: admission,
-# persistence, recovery, and the result files.
-__all__ = ["AnalyzerFactory", "AnalyzerLike", "AnalyzerPool", "JobStore", "AnalysisOptions", "QueueFull", "Rejected"]
-
-
-# -------------------------------------------------------------------------------------------- jobs
 
 
 @dataclass
@@ -334,8 +150,8 @@ def _extension(path: Path, kind: str) -> str:
     return "mp4" if kind == "video" else "img"
 
 
-class JobStore:
-    """SQLite-backed jobs, their folders and the worker threads that run them."""
+class JobStore(JobRunner):
+    """SQLite-backed jobs, their folders and (:class:`~.runner.JobRunner`) the worker threads that run them."""
 
     def __init__(
         self,
@@ -409,27 +225,6 @@ class JobStore:
         if rows:
             log.warning("%d job(s) were %s: %d queued again", len(rows), RESTART_REASON, len(requeued))
         return len(requeued)
-
-    def _on_progress(self, job_id: str, done: int, total: int | None, stage: str) -> None:
-        self._progress[job_id] = (stage, done, total)
-
-    def _start_executor(self) -> Executor:
-        s = self.settings
-        if s.engine == "thread":
-            return ThreadExecutor(s.workers, pool=self.pool, on_progress=self._on_progress)
-        # each worker loads the default model up front
-        warm = AnalysisOptions().to_config(s.default_frames, s.trust_anchors_path)
-        return create_executor(s.engine, s.workers, warm=warm, ray_address=s.ray_address, on_progress=self._on_progress)
-
-    def start(self) -> None:
-        if self._threads:
-            return
-        if self.executor is None:
-            self.executor = self._start_executor()
-        for i in range(self.settings.workers):
-            t = threading.Thread(target=self._worker, name=f"fakescope-worker-{i}", daemon=True)
-            t.start()
-            self._threads.append(t)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the workers (running jobs are cancelled at their next frame) and close the database."""
@@ -662,104 +457,6 @@ class JobStore:
         shutil.rmtree(self.folder(job_id), ignore_errors=True)
         return True
 
-    # -- workers ----------------------------------------------------------------------------------
-
-    def _set(self, job_id: str, **cols: Any) -> None:
-        names = ", ".join(f"{k}=?" for k in cols)
-        with self._lock:
-            self._db.execute(f"UPDATE jobs SET {names} WHERE id=?", (*cols.values(), job_id))
-
-    def _worker(self) -> None:
-        while True:
-            job_id = self._pending.get()
-            if job_id is None:
-                return
-            with self._lock:
-                if self._live.get(job_id) != "queued" or self._closed:
-                    continue  # deleted while queued (its slot was released then)
-                self._live[job_id] = "running"
-                cancel = self._cancel[job_id] = threading.Event()
-                self._db.execute("UPDATE jobs SET status='running', started=?, attempts=attempts+1 WHERE id=?",
-                                 (_now(), job_id))
-            try:
-                self._run(job_id, cancel)
-            finally:
-                with self._lock:
-                    deleted = job_id not in self._live
-                    self._live.pop(job_id, None)
-                    self._cancel.pop(job_id, None)
-                    self._progress.pop(job_id, None)
-                    self._release()
-                if deleted:
-                    shutil.rmtree(self.folder(job_id), ignore_errors=True)
-
-    def _run(self, job_id: str, cancel: threading.Event) -> None:
-        """Hand one job to the executor and store what comes back (the worker wrote the pictures)."""
-        s = self.settings
-        job = self.get(job_id)
-        if job is None:
-            return
-        folder = self.folder(job_id)
-        inputs = list(folder.glob("input.*"))
-        t0 = time.monotonic()
-
-        def check() -> None:
-            if cancel.is_set():
-                raise _Cancelled
-
-        try:
-            if not inputs:
-                raise MediaError("the uploaded file is missing from the job folder")
-            opts = AnalysisOptions.model_validate(job.options)
-            cfg = opts.to_config(s.default_frames, s.trust_anchors_path)
-            annotate = s.annotate if opts.annotate is None else opts.annotate
-            check()
-            task = Task(key=job_id, path=str(inputs[0]), config=cfg, out_dir=str(folder), timeout=s.job_timeout_s,
-                        annotate=annotate, report=s.report, name=job.filename, pdf=s.report and s.pdf,
-                        redact=_redactions(folder, job.filename, s.data_dir))  # fmt: skip
-            try:
-                outcome = self.executor.submit(task).result()
-            except CancelledError:
-                raise _Cancelled from None
-            check()
-            if not outcome.ok:
-                if "timed out after" in (outcome.error or ""):
-                    raise _TimedOut
-                raise FakescopeError(outcome.error or "failed")
-            result = AnalysisResult.model_validate_json(outcome.result_json)
-            result.input.path = inputs[0].name  # never publish the server's folders
-            _scrub(result, folder, job.filename, s.data_dir)
-            result.save(folder / "result.json")
-            artifacts = ["result.json", *_artifact_names(result)]
-            if s.zip:  # every result file in one download (not the upload)
-                from ..render.share import write_zip
-
-                write_zip(folder, folder / "result.zip", exclude=[p.name for p in folder.glob("input.*")])
-                artifacts.append("result.zip")
-            artifacts = [a for a in dict.fromkeys(artifacts) if ARTIFACT_RE.match(a) and (folder / a).is_file()]
-            self._set(job_id, status="done", finished=_now(), result_path=f"jobs/{job_id}/result.json",
-                      artifacts=json.dumps(artifacts))
-            log.info("job %s done in %.1f s: %s", job_id, time.monotonic() - t0, result.verdict.label)
-        except _Cancelled:
-            if not self._closed:
-                return  # deleted: the worker loop removes the folder
-            # a graceful shutdown is no failure: the next start runs the job again from its upload
-            with self._lock:
-                self._db.execute(
-                    "UPDATE jobs SET status='queued', started=NULL, attempts=MAX(attempts-1, 0) WHERE id=?", (job_id,)
-                )
-        except _TimedOut:
-            self._fail(job_id, f"timed out after {s.job_timeout_s:g} s (job_timeout_s)")
-        except FakescopeError as e:
-            self._fail(job_id, _clean_paths(str(e), folder, job.filename, s.data_dir))
-        except Exception as e:
-            log.exception("job %s: unexpected error", job_id)
-            self._fail(job_id, _clean_paths(f"unexpected error: {type(e).__name__}: {e}", folder, job.filename,
-                                            s.data_dir))
-
-    def _fail(self, job_id: str, error: str) -> None:
-        self._set(job_id, status="failed", finished=_now(), error=one_line(error))
-
     # -- test helpers -----------------------------------------------------------------------------
 
     def wait(self, job_id: str, timeout: float = 60.0, poll: float = 0.05) -> Job | None:
@@ -770,47 +467,3 @@ class JobStore:
             time.sleep(poll)
             job = self.get(job_id)
         return job
-
-
-ARTIFACT_RE = re.compile(
-    r"^(?:result\.json|result\.zip|report\.html|report\.pdf|annotated\.(?:mp4|png)"
-    r"|heatmaps/[A-Za-z0-9][A-Za-z0-9_+-]*(?:\.[A-Za-z0-9_+-]+)*\.(?:png|npy))$"
-)
-
-
-def _artifact_names(result: AnalysisResult) -> list[str]:
-    names = list(result.artifacts.values())
-    for rec in result.explanations:
-        names += [n for n in (rec.overlay, rec.map) if n]
-    return names
-
-
-def _clean_paths(msg: str, folder: Path, filename: str | None, data_dir: Path | None = None) -> str:
-    """``msg`` without the server's paths: the upload becomes the client's file name, the job folder
-    ``<job>``, anything else under the data folder ``<data>``."""
-    name = filename or "upload"
-    for p in sorted(folder.glob("input.*"), key=lambda p: -len(str(p))):
-        msg = msg.replace(str(p), name)
-    msg = msg.replace(str(folder), "<job>")
-    return msg.replace(str(data_dir), "<data>") if data_dir is not None else msg
-
-
-def _redactions(folder: Path, filename: str | None, data_dir: Path) -> tuple[tuple[str, str], ...]:
-    """What :func:`_clean_paths` replaces, as pairs for :class:`fakescope.engine.Task` (applied in the
-    worker before the report is written)."""
-    name = filename or "upload"
-    pairs = [(str(p), name) for p in sorted(folder.glob("input.*"), key=lambda p: -len(str(p)))]
-    return (*pairs, (str(folder), "<job>"), (str(data_dir), "<data>"))
-
-
-def _scrub(result: AnalysisResult, folder: Path, filename: str | None, data_dir: Path) -> None:
-    """Remove server paths from every free text of a result a client will see (warnings, reasons)."""
-    clean = lambda t: _clean_paths(t, folder, filename, data_dir)  # noqa: E731
-    result.warnings = [clean(w) for w in result.warnings]
-    result.verdict.reason = clean(result.verdict.reason)
-    if result.verdict.detector_reason:
-        result.verdict.detector_reason = clean(result.verdict.detector_reason)
-    if result.provenance is not None:
-        result.provenance.warnings = [clean(w) for w in result.provenance.warnings]
-    for t in result.tracks:
-        t.reason = clean(t.reason)

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from .errors import FakescopeError, UnknownNameError
+from ..errors import FakescopeError, UnknownNameError
 
 weights_app = typer.Typer(
     no_args_is_help=True,
@@ -37,7 +37,7 @@ def _fail(message: str, code: int) -> typer.Exit:
 
 
 def _code(e: FakescopeError) -> int:
-    from .catalogue import LicenceNotAccepted
+    from ..catalogue import LicenceNotAccepted
 
     return 2 if isinstance(e, (UnknownNameError, LicenceNotAccepted)) else 1
 
@@ -58,7 +58,7 @@ def _confirm_licence(entries, accepted: bool) -> bool:
 @weights_app.command("list")
 def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="As JSON.")] = False) -> None:
     """What the catalogue offers, what is installed, licence, size and how it is checked."""
-    from .catalogue import list_rows
+    from ..catalogue import list_rows
 
     try:
         rows = list_rows()
@@ -82,7 +82,7 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="As JSON.")] =
 @weights_app.command()
 def show(name: Annotated[str, typer.Argument(help="Catalogue entry or installed model.")]) -> None:
     """The entry's card: source, files, preprocessing, licence, published benchmark numbers (JSON)."""
-    from .catalogue import get_entry, read_manifest
+    from ..catalogue import get_entry, read_manifest
 
     try:
         manifest = read_manifest(name)
@@ -116,8 +116,8 @@ def pull(
     force: Annotated[bool, typer.Option("--force", help="Pull again even if installed and intact.")] = False,
 ) -> None:
     """Download (resumable), verify size/sha256, convert and install; FAKESCOPE_WEIGHTS_MIRROR replaces origins."""
-    from .catalogue import adhoc_entry, load_catalogue, read_manifest, verify
-    from .catalogue import pull as do_pull
+    from ..catalogue import adhoc_entry, load_catalogue, read_manifest, verify
+    from ..catalogue import pull as do_pull
 
     targets = list(names or [])
     if name:
@@ -137,7 +137,7 @@ def pull(
                 err_console.print(f"[yellow]note[/yellow] {escape(t)}: not in the catalogue; licence unknown — "
                                   "check the source's terms", highlight=False)  # fmt: skip
             else:
-                from .catalogue import get_entry
+                from ..catalogue import get_entry
 
                 get_entry(t)  # raises with a suggestion
     except FakescopeError as e:
@@ -191,8 +191,8 @@ def add(
     accept_licence: AcceptLicence = False,
 ) -> None:
     """Install local checkpoint file(s) (offline): the same checks and conversion as pull."""
-    from .catalogue import add as do_add
-    from .catalogue import load_catalogue
+    from ..catalogue import add as do_add
+    from ..catalogue import load_catalogue
 
     try:
         entry = load_catalogue().get(name)
@@ -207,7 +207,7 @@ def add(
 @weights_app.command()
 def remove(names: Annotated[list[str], typer.Argument(help="Installed models.")]) -> None:
     """Uninstall weights."""
-    from .catalogue import remove as do_remove
+    from ..catalogue import remove as do_remove
 
     for n in names:
         try:
@@ -220,7 +220,7 @@ def remove(names: Annotated[list[str], typer.Argument(help="Installed models.")]
 @weights_app.command()
 def verify(names: Annotated[list[str] | None, typer.Argument(help="Installed models (default: all).")] = None) -> None:
     """Re-hash the installed files against the hashes recorded at install; exit 1 if any differ."""
-    from .catalogue import verify as do_verify
+    from ..catalogue import verify as do_verify
 
     try:
         report = do_verify(names)

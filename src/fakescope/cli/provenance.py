@@ -10,21 +10,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from .errors import FakescopeError
+from ..errors import FakescopeError
+from ._options import TrustAnchors
 
 console = Console()
 err_console = Console(stderr=True)
 
 # `--trust-anchors`, shared by `analyze`, `batch` and `provenance`
-TrustAnchors = Annotated[
-    Path | None,
-    typer.Option(
-        "--trust-anchors",
-        envvar="FAKESCOPE_TRUST_ANCHORS",
-        help="PEM bundle of trust-anchor certificates for Content Credentials signers (offline; default: "
-        "signers are not verified against a trust list).",
-    ),
-]
 
 
 def provenance_cmd(
@@ -33,8 +25,8 @@ def provenance_cmd(
     trust_anchors: TrustAnchors = None,
 ) -> None:
     """Content Credentials (C2PA), camera/software metadata and generator traces of files (no face analysis)."""
-    from .media import find_media
-    from .provenance import ProvenanceReader
+    from ..media import find_media
+    from ..provenance import ProvenanceReader
 
     try:
         reader = ProvenanceReader(trust_anchors)

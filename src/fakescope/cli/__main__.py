@@ -1,0 +1,5 @@
+"""``python -m fakescope.cli``."""
+
+from . import main
+
+main()
