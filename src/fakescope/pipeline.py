@@ -406,9 +406,15 @@ class Analyzer:
     def warm_up(self, width: int = 640, height: int = 360) -> None:
         """Run the face detector and every model once on a blank picture, so that the first real frame is
         not slowed by one-time set-up (a live session's first latency)."""
+        if getattr(self, "warmed", False):
+            return
+        self.warmed = True
         blank = np.zeros((height, width, 3), np.uint8)
         self.detect(blank)
         self.score([self.crop(blank, (width * 0.4, height * 0.3, width * 0.6, height * 0.7))])
+        scores = {m.key: ModelScore(raw_logit=0.0, logit=0.0, p_fake=0.5) for m in self.members}
+        faces = [Face(box=[0, 0, 1, 1], det_score=1.0, p_fake=0.5, logit=0.0, track_id=0, scores=scores)]
+        self.aggregate.tracks([FrameResult(index=0, time=0.0, faces=faces)], 1, True)  # loads the statistics
 
     # -- helpers -------------------------------------------------------------------------------------
 

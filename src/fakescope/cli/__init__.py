@@ -4,7 +4,7 @@ One module per command group (the commands are plain functions; this module buil
 them, in the order ``fakescope --help`` lists them): :mod:`.analyze` (analyze, explain), :mod:`.xai`
 (explainers, xai-eval), :mod:`.info` (info, detectors, rules), :mod:`.models` (models, convert, export),
 :mod:`.weights` (``fakescope weights …``), :mod:`.training` (calibrate, extract-faces, train,
-evaluate), :mod:`.serve`, :mod:`.batch` (batch, batch-report), :mod:`.provenance`; options several
+evaluate), :mod:`.serve`, :mod:`.batch` (batch, batch-report), :mod:`.provenance`, :mod:`.watch`; options several
 share in :mod:`._options`, consoles and the error exit in :mod:`._common`.
 """
 
@@ -23,6 +23,7 @@ from . import info as _info
 from . import models as _models
 from . import serve as _serve
 from . import training as _training
+from . import watch as _watch
 from . import xai as _xai
 from ._common import _fail, console, err_console
 from ._options import ANALYSIS_OPTIONS
@@ -83,6 +84,7 @@ app.add_typer(weights_app, name="weights")  # fakescope weights ...: issue 11
 _batch.register(app, _analyze.analyze, ANALYSIS_OPTIONS, _fail, console, err_console)
 app.command("xai-eval")(_xai.xai_eval)
 app.command("provenance")(provenance_cmd)  # issue 25
+app.command()(_watch.watch)  # issue 24
 
 
 def main() -> None:

@@ -58,11 +58,9 @@ def watch(source: LiveSource, analyzer, *, window: float | None = 10.0, duration
     latencies: list[float] = []
     reason = ""
     t0 = time.monotonic()
+    analyzer.warm_up()  # before the source opens: a live stream does not wait for set-up
     if source._container is None:
         source.open()
-    stream = source._container.streams.video[0] if source._container is not None else None
-    if stream is not None and stream.width and stream.height:
-        analyzer.warm_up(stream.width, stream.height)
     emit({"event": "started", "source": source.spec, "kind": source.kind, "fps": source.fps, "window": window})
     try:
         for cap in source:

@@ -33,7 +33,7 @@ def replay(path: str | Path, url: str, *, loops: int = 1, speed: float = 1.0, st
         with av.open(str(path)) as src:
             ins = src.streams.video[0]
             outs = out.add_stream_from_template(ins)
-        t0 = time.monotonic()
+        t0: float | None = None  # set once the first packet is out: writing it waits for the reader to connect
         offset = 0.0
         stalled = False
         for _ in range(max(1, loops)):
@@ -45,11 +45,11 @@ def replay(path: str | Path, url: str, *, loops: int = 1, speed: float = 1.0, st
                         continue
                     t = float(packet.pts * packet.time_base) if packet.pts is not None else last
                     last = max(last, t)
-                    if stall_at is not None and not stalled and offset + t >= stall_at:
+                    if t0 is not None and stall_at is not None and not stalled and offset + t >= stall_at:
                         stalled = True
                         time.sleep(stall_for)
                         t0 += stall_for
-                    wait = t0 + (offset + t) / speed - time.monotonic()
+                    wait = 0.0 if t0 is None else t0 + (offset + t) / speed - time.monotonic()
                     if wait > 0:
                         time.sleep(wait)
                     if stop is not None and stop.is_set():
@@ -59,6 +59,8 @@ def replay(path: str | Path, url: str, *, loops: int = 1, speed: float = 1.0, st
                     packet.dts = packet.dts + shift
                     packet.stream = outs
                     out.mux(packet)
+                    if t0 is None:
+                        t0 = time.monotonic() - (offset + t) / speed
                     sent += 1
             offset += last + 1.0 / float(ins.average_rate or 25)
     return sent

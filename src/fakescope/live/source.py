@@ -117,7 +117,13 @@ class LiveSource:
         if self.kind == "file" and not Path(self.spec).is_file():
             raise LiveError(f"{self.spec}: no such file")
         try:
-            kwargs = {"timeout": (self.open_timeout, self.read_timeout)} if self.kind != "file" else {}
+            kwargs = {}
+            if self.kind != "file":
+                # a short probe: FFmpeg's default may read seconds of a stream before the first frame, which a
+                # live view would then drop as stale ("fflags nobuffer" would discard the probed packets, and
+                # with them the first keyframe)
+                kwargs = {"timeout": (self.open_timeout, self.read_timeout),
+                          "options": {"analyzeduration": "500000", "probesize": "500000"}}
             container = av.open(self.spec, format=fmt, **kwargs)
         except (av.error.FFmpegError, OSError, ValueError) as e:
             raise LiveError(f"{self.spec}: cannot open: {_one_line(e)}") from None
