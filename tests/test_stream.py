@@ -100,3 +100,11 @@ def test_on_demand_explanation_of_the_latest_face(samples, analyzer):
     assert ex["map"].shape == ex["crop"].shape[:2] and np.isfinite(ex["map"]).all()
     assert session.explain(track_id=7) is None
     assert session.explain()["method"]  # the model's measured default
+
+
+def test_a_live_session_records_how_frames_came_and_suggests_live_next_steps(samples, analyzer):
+    _, frames = _frames(samples / "single_face.mp4")
+    final = list(analyzer.stream(frames[:2], sampling="live: 5 frames/s"))[-1].result
+    assert final.settings.sampling == "live: 5 frames/s" and final.verdict.label == "uncertain"
+    assert "turn their head" in final.verdict.next_step and "--frames" not in final.verdict.next_step
+    assert list(analyzer.stream(frames[:2]))[-1].result.settings.sampling == "stream"

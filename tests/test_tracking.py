@@ -67,3 +67,22 @@ def test_far_away_face_is_a_new_identity():
     a = tr.update([(0, 0, 50, 50)])[0]
     b = tr.update([(500, 500, 550, 550)])[0]
     assert a != b
+
+
+def test_live_ids_are_the_tracks_the_next_sample_can_still_extend():
+    t = IouTracker(max_gap=2)
+    assert t.live_ids() == set()
+    a, b = (10, 10, 50, 50), (300, 10, 340, 50)
+    assert t.update([a, b]) == [0, 1]
+    assert t.live_ids() == {0, 1}
+    t.update([a])  # b missed once
+    assert t.live_ids() == {0, 1}
+    t.update([a])  # b missed twice: still joinable (max_gap 2)
+    assert t.live_ids() == {0, 1}
+    t.update([a])  # a third miss: b is closed
+    assert t.live_ids() == {0}
+    assert t.update([a, b]) == [0, 2]  # and a face there now starts a new identity
+    t.update([])
+    t.update([])
+    t.update([])
+    assert t.live_ids() == set()

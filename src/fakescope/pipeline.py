@@ -189,6 +189,7 @@ class Run:
         self.candidates = Candidates(cfg.explain_per_track, bool(cfg.explain))
         self.timings = dict.fromkeys(("decode", "detect", "quality", "classify"), 0.0)
         self.size0 = an.members[0].crop_key  # the crop the first model sees: quality, explanations
+        self.sampling: str | None = None  # how the frames were chosen, when not by the decode stage (a stream)
 
     def decoded(self, frames: Iterable[Frame]) -> Iterator[Frame]:
         """``frames``, with the time spent waiting for each counted as decoding."""
@@ -273,7 +274,7 @@ class Run:
         result = AnalysisResult(
             fakescope_version=__version__,
             input=input_info,
-            settings=an.settings(self.info, self.min_faces),
+            settings=an.settings(self.info, self.min_faces, self.sampling),
             frames=self.frames,
             tracks=tracks,
             verdict=verdict,
@@ -387,14 +388,15 @@ class Analyzer:
         return run.finish(input_info, provenance, decoded.warnings, progress, t_start)
 
     def stream(self, frames: Iterable[Frame], *, info: MediaInfo | None = None, window: float | None = None,
-               path: str | Path | None = None, name: str = "stream") -> Iterator[StreamUpdate]:
+               path: str | Path | None = None, name: str = "stream", sampling: str = "stream",
+               ) -> Iterator[StreamUpdate]:
         """Analyse ``frames`` as they arrive (a live stream, a camera, a file played back): one
         :class:`StreamUpdate` per frame with the running per-identity verdicts — judged on each identity's
         faces of the last ``window`` seconds (None: all of them) with the same calibration, uncertain band
         and quality weights as :meth:`analyze` — then a final update with the session's result. On the same
         frames (``path``: the file they come from, for its compression measure), the final verdicts are
         :meth:`analyze`'s."""
-        session = StreamSession(self, info=info, window=window, path=path, name=name)
+        session = StreamSession(self, info=info, window=window, path=path, name=name, sampling=sampling)
         for frame in frames:
             yield session.push(frame)
         yield session.finish()
@@ -450,13 +452,15 @@ class Analyzer:
     def backend_name(self) -> str:
         return "onnxruntime" if self.config.backend == "onnx" else ("torch-bf16" if self.config.bf16 else "torch")
 
-    def settings(self, info: MediaInfo, min_faces: int) -> Settings:
+    def settings(self, info: MediaInfo, min_faces: int, sampling: str | None = None) -> Settings:
         cfg = self.config
+        if sampling is None:
+            sampling = cfg.sampling.describe() if info.kind == "video" else "image"
         return Settings(
             model=cfg.model,
             weights=self.model.weights_tag,
             detector=cfg.detector,
-            sampling=cfg.sampling.describe() if info.kind == "video" else "image",
+            sampling=sampling,
             rule=cfg.rule,
             threshold=cfg.threshold,
             min_faces=min_faces,
@@ -478,10 +482,10 @@ class StreamSession:
     """Frames pushed one at a time (see :meth:`Analyzer.stream`); the state of one live session."""
 
     def __init__(self, analyzer: Analyzer, *, info: MediaInfo | None = None, window: float | None = None,
-                 path: str | Path | None = None, name: str = "stream") -> None:
+                 path: str | Path | None = None, name: str = "stream", sampling: str = "stream") -> None:
         if window is not None and not window > 0:
             raise ValueError(f"window must be a positive number of seconds, not {window}")
-        self.an, self.window, self.name = analyzer, window, name
+        self.an, self.window, self.name, self.sampling = analyzer, window, name, sampling
         self.path = None if path is None else Path(path)
         self.info = info
         self.run: Run | None = None
@@ -494,8 +498,9 @@ class StreamSession:
         if self.info is None:
             h, w = frame.image.shape[:2]
             self.info = MediaInfo(path=self.name, kind="video", width=w, height=h)
-        media_q = self.an.quality.media(self.path, self.info)
-        return Run(self.an, self.info, media_q)
+        run = Run(self.an, self.info, self.an.quality.media(self.path, self.info))
+        run.sampling = self.sampling
+        return run
 
     def push(self, frame: Frame) -> StreamUpdate:
         """Analyse one frame; the running verdicts of the identities in view."""
@@ -553,6 +558,7 @@ class StreamSession:
         if self.run is None:  # no frame arrived
             info = self.info or MediaInfo(path=self.name, kind="video", width=0, height=0)
             self.run = Run(self.an, info, MediaQuality())
+            self.run.sampling = self.sampling
         run = self.run
         info = run.info
         fps = None

@@ -30,6 +30,20 @@ NEXT_STEPS = {
 }
 
 
+#: the same for a live session (fakescope watch, the Live tab): what can be done while the call goes on
+LIVE_NEXT_STEPS = {
+    "fake": "What you can do next: do not act on the call alone — verify the person by other means (call "
+            "back on a number you know, ask something only they would know); detectors can be wrong.",
+    "uncertain": "What you can do next: keep watching with the face in clear, steady view (more faces), ask "
+                 "the person to turn their head or pass a hand in front of their face (many live face swaps "
+                 "break then), or try a stronger detector (fakescope weights list).",
+    "real": "What you can do next: if the call matters, verify the person by other means too (call back on a "
+            "number you know); detectors miss new methods.",
+    "inconclusive": "What you can do next: no face was seen clearly enough; keep the face in view, in good "
+                    "light, and watch again.",
+}
+
+
 def _faces(n: int) -> str:
     return f"{n} face{'s' * (n != 1)}"
 
@@ -96,6 +110,8 @@ def next_step(result: AnalysisResult) -> str:
     if result.verdict.basis == "declaration":
         return ("What you can do next: read the Content Credentials below (signer, generator, actions); a valid "
                 "signature from an untrusted signer still says who signed, not that they are who they claim.")
+    if result.settings.sampling.startswith("live"):
+        return LIVE_NEXT_STEPS[result.verdict.label]
     return NEXT_STEPS[result.verdict.label]
 
 
@@ -122,5 +138,5 @@ def describe(result: AnalysisResult) -> AnalysisResult:
     return result
 
 
-__all__ = ["NEXT_STEPS", "REAL_CAVEAT", "UNCALIBRATED_NOTE", "caveat", "describe", "headline", "next_step",
-           "uncalibrated"]
+__all__ = ["LIVE_NEXT_STEPS", "NEXT_STEPS", "REAL_CAVEAT", "UNCALIBRATED_NOTE", "caveat", "describe", "headline",
+           "next_step", "uncalibrated"]

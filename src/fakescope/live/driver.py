@@ -53,7 +53,8 @@ def watch(source: LiveSource, analyzer, *, window: float | None = 10.0, duration
     """Analyse ``source`` until it ends, ``duration`` seconds pass, ``stop()`` is true or Ctrl-C; every
     event goes to ``on_event``. Returns the session's result (all faces judged) and its measures."""
     emit = on_event or (lambda e: None)
-    session = analyzer.session(window=window, name=source.spec, path=source.path)
+    how = f"live: {source.fps:g} frames/s" + (f", running verdicts over {window:g} s" if window else "")
+    session = analyzer.session(window=window, name=source.spec, path=source.path, sampling=how)
     last: dict[int, TrackResult] = {}
     latencies: list[float] = []
     reason = ""

@@ -174,7 +174,8 @@ class LiveConnection:
             except Exception as e:  # e.g. weights that cannot load: said, not a traceback
                 log.exception("live: the analyzer could not be loaded")
                 return await self.refuse(f"the model could not be loaded: {e}", 1011)
-            self.session = analyzer.session(window=start.window, name="live")
+            self.session = analyzer.session(window=start.window, name="live",
+                                            sampling=f"live: browser frames, running verdicts over {start.window:g} s")
             await self.send({"type": "ready", "model": cfg.model, "window": start.window,
                              "threshold": cfg.threshold, "max_pixels": self.settings.max_pixels})
             if first.get("bytes") is not None:
