@@ -121,14 +121,8 @@ def summarize(result: AnalysisResult) -> dict:
     }
 
 
-def redact(result: AnalysisResult, pairs: tuple[tuple[str, str], ...]) -> None:
-    """Apply ``(text, replacement)`` pairs to every free text of ``result`` (warnings, reasons)."""
-
-    def clean(t: str) -> str:
-        for old, new in pairs:
-            t = t.replace(old, new)
-        return t
-
+def map_free_text(result: AnalysisResult, clean: Callable[[str], str]) -> None:
+    """Apply ``clean`` to every free text of ``result`` a reader sees (warnings, reasons), in place."""
     result.warnings = [clean(w) for w in result.warnings]
     result.verdict.reason = clean(result.verdict.reason)
     if result.verdict.detector_reason:
@@ -137,6 +131,17 @@ def redact(result: AnalysisResult, pairs: tuple[tuple[str, str], ...]) -> None:
         result.provenance.warnings = [clean(w) for w in result.provenance.warnings]
     for t in result.tracks:
         t.reason = clean(t.reason)
+
+
+def redact(result: AnalysisResult, pairs: tuple[tuple[str, str], ...]) -> None:
+    """Apply ``(text, replacement)`` pairs to every free text of ``result`` (warnings, reasons)."""
+
+    def clean(t: str) -> str:
+        for old, new in pairs:
+            t = t.replace(old, new)
+        return t
+
+    map_free_text(result, clean)
 
 
 def _fault(path: str, check: Callable[[], None] | None) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from ...engine import Executor, Task, create_executor
 from ...engine.thread import ThreadExecutor
+from ...engine.work import map_free_text
 from ...errors import FakescopeError, MediaError
 from ...schema import AnalysisResult
 from .options import AnalysisOptions, one_line
@@ -200,12 +201,4 @@ def _redactions(folder: Path, filename: str | None, data_dir: Path) -> tuple[tup
 
 def _scrub(result: AnalysisResult, folder: Path, filename: str | None, data_dir: Path) -> None:
     """Remove server paths from every free text of a result a client will see (warnings, reasons)."""
-    clean = lambda t: _clean_paths(t, folder, filename, data_dir)  # noqa: E731
-    result.warnings = [clean(w) for w in result.warnings]
-    result.verdict.reason = clean(result.verdict.reason)
-    if result.verdict.detector_reason:
-        result.verdict.detector_reason = clean(result.verdict.detector_reason)
-    if result.provenance is not None:
-        result.provenance.warnings = [clean(w) for w in result.provenance.warnings]
-    for t in result.tracks:
-        t.reason = clean(t.reason)
+    map_free_text(result, lambda t: _clean_paths(t, folder, filename, data_dir))
