@@ -112,3 +112,26 @@ def test_a_stream_that_stalls_exits_1_with_its_results_saved(samples, tmp_path):
     assert "stalled" in r.output and "Traceback" not in r.output
     saved = json.loads((tmp_path / "s" / "result.json").read_text())
     assert saved["frames"] and any("stalled" in w for w in saved["warnings"])
+
+
+def test_the_terminal_view_shows_identities_verdicts_and_latency():
+    import io
+
+    from rich.console import Console
+
+    from fakescope.cli.watch import TerminalView
+
+    out = Console(file=io.StringIO(), force_terminal=True, width=120, color_system=None)
+    view = TerminalView("tcp://127.0.0.1:9/[bold]x[/bold]", 10.0, out)
+    out.print(view._render())
+    assert "waiting for the first frame" in out.file.getvalue()
+    view({"event": "note", "time": 1.0, "message": "tcp://x: the picture changed size from 1×1 to 2×2 at 1.0 s"})
+    view({"event": "alert", "time": 1.2, "id": 3})
+    view({"event": "update", "time": 1.2, "frame": 5, "latency_ms": 87.4, "dropped": 2, "faces": [],
+          "identities": [{"id": 3, "label": "fake", "p_fake": 0.91, "interval": [0.8, 0.97], "n_faces": 6,
+                          "reason": ""}]})
+    out.print(view._render())
+    text = out.file.getvalue()
+    assert "#3" in text and "FAKE" in text and "0.91 [0.80–0.97]" in text and "P(fake) [interval]" in text
+    assert "latency 87 ms" in text and "6 frames analysed, 2 dropped" in text and "alerts 1" in text
+    assert "picture changed size" in text and "[bold]x[/bold]" in text  # remote text printed literally

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Group
 from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
@@ -44,15 +45,15 @@ class TerminalView:
         self.alerts = 0
         self.live = Live(self._render(), console=stream, refresh_per_second=4, transient=False)
 
-    def _render(self) -> Table:
-        t = Table(title=Text(f"fakescope watch · {self.source}"), caption=self._caption(), caption_justify="left")
+    def _render(self) -> Group:
+        t = Table(title=Text(f"fakescope watch · {self.source}"), title_justify="left")
         for col in ("identity", "verdict", "P(fake) [interval]", f"faces (last {self.window:g} s)"):
-            t.add_column(col)
+            t.add_column(Text(col))
         for e in (self.last or {}).get("identities", []):
             t.add_row(*_identity_row(e))
         if self.last and not self.last.get("identities"):
             t.add_row("—", Text("no face in view", style="dim"), "", "")
-        return t
+        return Group(t, self._caption())
 
     def _caption(self) -> Text:
         if not self.last:
