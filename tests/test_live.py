@@ -71,6 +71,7 @@ def test_a_clip_streamed_over_tcp_gets_running_verdicts_that_agree_with_analyze(
     assert live.timings["live_latency_p95"] > 0 and any("dropped" in w for w in live.warnings)
 
 
+@pytest.mark.slow  # UDP has no end: the test waits out a read timeout (the TCP tests cover the rest)
 def test_udp_stream(samples, analyzer):
     port = free_port(socket.SOCK_DGRAM)
     sender = replay_process(samples / "single_face.mp4", f"udp://127.0.0.1:{port}", delay=1.5)

@@ -44,12 +44,12 @@ def test_watch_a_tcp_stream_prints_jsonl_and_saves_the_session(samples, tmp_path
     assert saved["verdict"]["label"] == events[-1]["verdict"] and saved["tracks"][0]["n_faces"] == len(updates)
     assert (tmp_path / "s" / "report.html").stat().st_size > 1000
     assert "session ended: end of stream" in p.stderr and "wrote" in p.stderr
-    # the final verdicts agree with `fakescope analyze` on the same clip
-    a = subprocess.run([str(exe), "analyze", str(clip), "--out", str(tmp_path / "a")], capture_output=True, text=True,
-                       timeout=180)
-    batch = json.loads((tmp_path / "a" / "single_face" / "result.json").read_text())
-    assert [(t["id"], t["label"]) for t in saved["tracks"]] == [(t["id"], t["label"]) for t in batch["tracks"]]
-    assert a.returncode == 0 and saved["verdict"]["label"] == batch["verdict"]["label"]
+    # the final verdicts agree with `fakescope analyze` on the same clip (its defaults, in this process)
+    from fakescope.pipeline import Analyzer
+
+    batch = Analyzer().analyze(clip)
+    assert [(t["id"], t["label"]) for t in saved["tracks"]] == [(t.id, t.label) for t in batch.tracks]
+    assert saved["verdict"]["label"] == batch.verdict.label
 
 
 def test_alerts_run_the_on_alert_command_and_plain_lines_without_a_terminal(samples, tmp_path):
@@ -99,6 +99,7 @@ def test_out_naming_a_file_is_a_usage_error(samples, tmp_path):
     assert r.exit_code == 2 and "is a file, not a folder" in r.output
 
 
+@pytest.mark.slow  # the same stall at the API level is in the default run (test_live.py)
 def test_a_stream_that_stalls_exits_1_with_its_results_saved(samples, tmp_path):
     port = free_port()
     sender = replay_process(samples / "WolfgangLanger_Pexels.mp4", f"tcp://127.0.0.1:{port}?listen=1",

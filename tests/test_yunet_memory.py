@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import psutil
+import pytest
 
 from fakescope.faces.yunet import _facedetect_cnn, _import_yuface
 from fakescope.media import Sampling, load_image, open_media
@@ -29,6 +30,7 @@ def test_same_detections_as_the_yuface_wrapper(samples):
     assert found >= 8  # the multi-face photo alone has several
 
 
+@pytest.mark.slow  # 240 detections; the call it guards is checked by the test above in the default run
 def test_repeated_detection_does_not_grow_memory(samples):
     """yuface.c_detect never frees its 36-KB result buffer: RSS grew ~4 MB per 120 calls, steadily."""
     detect = _facedetect_cnn()
