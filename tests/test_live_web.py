@@ -130,6 +130,24 @@ def test_an_invalid_setting_is_refused_and_the_socket_closed(client, start, why)
         assert closed.value.code == 1008
 
 
+def test_idle_connections_are_closed_and_free_their_slot(tmp_path):
+    """A client that connects and sends nothing must not hold one of the few live slots for ever."""
+    settings = ServerSettings(data_dir=tmp_path, ui=False, live_sessions=1, live_idle_timeout_s=1.0)
+    with TestClient(create_app(settings)) as c:
+        with c.websocket_connect("/v1/live") as ws:  # silent from the start
+            err = json.loads(ws.receive_text())
+            assert err == {"type": "error", "message": "nothing received for 1 s: closing"}
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_text()
+            assert closed.value.code == 1001
+        with c.websocket_connect("/v1/live") as ws:  # the slot is free again; silent after its start
+            ws.send_text(json.dumps({"type": "start"}))
+            assert json.loads(ws.receive_text())["type"] == "ready"
+            with c.websocket_connect("/v1/live") as other:  # the only slot is taken
+                assert "busy: 1 live sessions already" in json.loads(other.receive_text())["message"]
+            assert json.loads(ws.receive_text())["message"] == "nothing received for 1 s: closing"
+
+
 def test_token_and_origin_are_checked(tmp_path, samples):
     settings = ServerSettings(data_dir=tmp_path, ui=False, token=TOKEN)
     with TestClient(create_app(settings)) as c:

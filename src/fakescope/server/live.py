@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 POLICY = 1008  # WebSocket close code: the message broke the protocol's rules (bad setting, token)
 BUSY = 1013  # try again later
-MAX_SESSIONS = 4  # live sessions at once per server (each holds a loaded analyzer)
 
 
 def _line(text: str, limit: int = 300) -> str:
@@ -152,8 +151,8 @@ class LiveConnection:
     async def run(self) -> None:
         bearer = self.ws.headers.get("authorization", "")
         authorised = token_ok(self.settings, bearer[7:] if bearer.lower().startswith("bearer ") else None)
-        first = await self.ws.receive()
-        if first["type"] == "websocket.disconnect":
+        first = await self.next_message()
+        if first is None or first["type"] == "websocket.disconnect":
             return
         start = Start(type="start")
         if first.get("text") is not None:
@@ -203,14 +202,25 @@ class LiveConnection:
         self.received += 1
         self.wake.set()
 
+    async def next_message(self) -> dict | None:
+        """The client's next message; None when it left, or sent nothing for the server's idle timeout (the
+        socket is then closed with 1001: an idle connection must not hold one of the few live slots)."""
+        idle = self.settings.live_idle_timeout_s
+        try:
+            return await asyncio.wait_for(self.ws.receive(), idle)
+        except (WebSocketDisconnect, RuntimeError):
+            return None
+        except TimeoutError:
+            await self.send({"type": "error", "message": f"nothing received for {idle:g} s: closing"})
+            await self.close(1001, "idle")
+            self.closing = True
+            return None
+
     async def receive(self) -> None:
-        """Read messages until the client leaves or stops; frames wait in ``latest``."""
+        """Read messages until the client leaves, stops or idles; frames wait in ``latest``."""
         while True:
-            try:
-                msg = await self.ws.receive()
-            except (WebSocketDisconnect, RuntimeError):
-                return
-            if msg["type"] == "websocket.disconnect":
+            msg = await self.next_message()
+            if msg is None or msg["type"] == "websocket.disconnect":
                 return
             if msg.get("bytes") is not None:
                 self.frame(msg["bytes"])

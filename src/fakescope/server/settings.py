@@ -48,6 +48,8 @@ class ServerSettings(BaseSettings):
     max_uploads: int = Field(16, ge=1, le=10_000, description="uploads being received at once; one more → 429")
     upload_idle_timeout_s: float = Field(30.0, gt=0, description="an upload that sends nothing this long → 408")
     upload_timeout_s: float = Field(900.0, gt=0, description="an upload body that takes longer → 408")
+    live_sessions: int = Field(4, ge=1, le=256, description="live WebSocket sessions at once; one more → 1013")
+    live_idle_timeout_s: float = Field(60.0, gt=0, description="a live session that sends nothing this long is closed")
     token: SecretStr | None = Field(None, description="bearer token; required unless bound to loopback")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)

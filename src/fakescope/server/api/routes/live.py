@@ -10,7 +10,7 @@ from importlib.resources import files
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import Response
 
-from ...live import BUSY, MAX_SESSIONS, POLICY, LiveConnection, same_origin
+from ...live import BUSY, POLICY, LiveConnection, same_origin
 
 router = APIRouter(tags=["live"])
 page_router = APIRouter(include_in_schema=False)
@@ -30,8 +30,9 @@ async def live(ws: WebSocket) -> None:
         await ws.close(POLICY)  # before the handshake: the browser gets 403
         return
     await ws.accept()
-    if getattr(state, "live_sessions", 0) >= MAX_SESSIONS:
-        await ws.send_json({"type": "error", "message": f"busy: {MAX_SESSIONS} live sessions already; retry later"})
+    limit = state.settings.live_sessions
+    if getattr(state, "live_sessions", 0) >= limit:
+        await ws.send_json({"type": "error", "message": f"busy: {limit} live sessions already; retry later"})
         await ws.close(BUSY)
         return
     state.live_sessions = getattr(state, "live_sessions", 0) + 1
