@@ -7,6 +7,7 @@ import socket
 
 import av
 import pytest
+from conftest import free_port
 
 from fakescope.live import LiveError, LiveSource, source_kind, watch
 from fakescope.live.replay import replay_process
@@ -16,12 +17,6 @@ from fakescope.pipeline import Analyzer
 @pytest.fixture(scope="module")
 def analyzer() -> Analyzer:
     return Analyzer()
-
-
-def free_port(kind=socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def to_ts(src, dst) -> None:

@@ -197,26 +197,12 @@ def _y4m(clip: Path, out: Path, max_frames: int = 60) -> Path:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The full app (API + web app) under uvicorn on 127.0.0.1, in a background thread."""
-    import socket
-    import threading
-    import time
+    from conftest import free_port, serving
 
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     settings = ServerSettings(data_dir=tmp_path_factory.mktemp("live-web"), host="127.0.0.1", port=port)
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    end = time.monotonic() + 60
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < end, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(15)
+    with serving(create_app(settings), port) as url:
+        yield url
 
 
 @pytest.mark.skipif(not CHROMIUM.exists() or shutil.which("chromium") is None,

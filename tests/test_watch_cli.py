@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 from typer.testing import CliRunner
 
 from fakescope.cli import app
 from fakescope.live.replay import replay_process
 
 runner = CliRunner()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_watch_a_tcp_stream_prints_jsonl_and_saves_the_session(samples, tmp_path):

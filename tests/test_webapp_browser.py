@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from conftest import CHROMIUM_ARGS
+from conftest import CHROMIUM_ARGS, free_port, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,33 +25,17 @@ pytestmark = pytest.mark.skipif(
 
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The full app (API + web app) under uvicorn on 127.0.0.1, in a background thread."""
-    import uvicorn
-
     from fakescope.server.main import create_app
     from fakescope.server.settings import ServerSettings
 
-    port = _free_port()
+    port = free_port()
     settings = ServerSettings(data_dir=tmp_path_factory.mktemp("webapp"), host="127.0.0.1", port=port,
                               default_frames="even:8")
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    end = time.monotonic() + 60
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < end, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(15)
+    with serving(create_app(settings), port) as url:
+        yield url
 
 
 def test_upload_video_shows_verdict_video_and_heatmaps(server, samples):

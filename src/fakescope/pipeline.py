@@ -132,6 +132,14 @@ def parse_models(spec: str, weights: str | None) -> list[tuple[str, str | None]]
     return out
 
 
+def measured_methods(cfg: AnalyzeConfig) -> tuple[str, ...]:
+    """The explanation methods chosen by measurement for the model explained (an ensemble's first)."""
+    from .explainers.quality import default_methods
+
+    name, tag = parse_models(cfg.model, cfg.weights)[0]
+    return default_methods(name if tag in (None, "default") else f"{name}:{tag}")
+
+
 def band_in_force(cfg: AnalyzeConfig) -> tuple[float, float]:
     """The uncertain band an analysis with ``cfg`` will use, found without loading a model (for checks where
     an option enters): ``cfg.band``, else the band of the first model's calibration (the shipped one for
@@ -297,11 +305,7 @@ class Analyzer:
         if isinstance(cfg.sampling, str):
             cfg = replace(cfg, sampling=Sampling.parse(cfg.sampling))
         if "default" in cfg.explain:  # the methods chosen by measurement for this model
-            from .explainers.quality import default_methods
-
-            name, tag = parse_models(cfg.model, cfg.weights)[0]  # an ensemble explains its first model
-            first = name if tag in (None, "default") else f"{name}:{tag}"
-            picked = [m for e in cfg.explain for m in (default_methods(first) if e == "default" else (e,))]
+            picked = [m for e in cfg.explain for m in (measured_methods(cfg) if e == "default" else (e,))]
             cfg = replace(cfg, explain=tuple(dict.fromkeys(picked)))
         self.config = cfg
         get_rule(cfg.rule)  # fail early on an unknown rule
@@ -539,10 +543,7 @@ class StreamSession:
         member = self.an.members[0]
         crop = self.an.crop(frame.image, face.box)[member.crop_key]
         if method is None:
-            from .explainers.quality import default_methods
-
-            name, tag = parse_models(self.an.config.model, self.an.config.weights)[0]
-            method = default_methods(name if tag in (None, "default") else f"{name}:{tag}")[0]
+            method = measured_methods(self.an.config)[0]
         from .explainers import explain
 
         x = torch.from_numpy(crop[None]).permute(0, 3, 1, 2).float().div_(255.0)

@@ -209,6 +209,8 @@ def _plain(e: dict) -> str:
 
 
 def _closing(summary, out: Path, jsonl: bool) -> None:
+    from ..live.driver import identity_summary
+
     r = summary.result
     target = err_console if jsonl else console
     p50, p95 = summary.latency(50), summary.latency(95)
@@ -218,8 +220,7 @@ def _closing(summary, out: Path, jsonl: bool) -> None:
     label = r.verdict.label
     target.print(Text.assemble((label.upper(), LABEL_STYLE.get(label, "")), " ", r.verdict.headline or ""))
     for t in r.tracks:
-        row = _identity_row({"id": t.id, "label": t.label, "p_fake": t.score, "interval": t.interval,
-                             "n_faces": t.n_faces})
+        row = _identity_row(identity_summary(t))
         target.print(Text.assemble(f"  {row[0]} ", row[1], f" {row[2]} from {row[3]} faces"))
     if r.verdict.next_step:
         target.print(f"next: {r.verdict.next_step}", highlight=False, markup=False)

@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 EventFn = Callable[[dict], None]
 
 
-def _identity(t: TrackResult) -> dict:
+def identity_summary(t: TrackResult) -> dict:
+    """One identity's running (or final) verdict as events and messages carry it."""
     return {"id": t.id, "label": t.label, "p_fake": None if t.score is None else round(t.score, 4),
             "interval": t.interval, "n_faces": t.n_faces, "reason": t.reason}
 
@@ -60,8 +61,7 @@ def watch(source: LiveSource, analyzer, *, window: float | None = 10.0, duration
     reason = ""
     t0 = time.monotonic()
     analyzer.warm_up()  # before the source opens: a live stream does not wait for set-up
-    if source._container is None:
-        source.open()
+    source.open()
     emit({"event": "started", "source": source.spec, "kind": source.kind, "fps": source.fps, "window": window})
     try:
         for cap in source:
@@ -74,16 +74,16 @@ def watch(source: LiveSource, analyzer, *, window: float | None = 10.0, duration
             for tid in upd.started:
                 emit({"event": "identity_started", "time": t, "id": tid})
             for tid in upd.ended:
-                emit({"event": "identity_ended", "time": t, **_identity(last[tid])} if tid in last
+                emit({"event": "identity_ended", "time": t, **identity_summary(last[tid])} if tid in last
                      else {"event": "identity_ended", "time": t, "id": tid})
             for tr in upd.tracks:
                 if tr.label == "fake" and (tr.id not in last or last[tr.id].label != "fake"):
-                    emit({"event": "alert", "time": t, **_identity(tr), "headline": upd.verdict.headline or ""})
+                    emit({"event": "alert", "time": t, **identity_summary(tr), "headline": upd.verdict.headline or ""})
                 last[tr.id] = tr
             emit({
                 "event": "update", "time": t, "frame": cap.frame.index, "latency_ms": round(latency * 1000, 1),
                 "faces": [{"id": f.track_id, "box": f.box, "p_fake": round(f.p_fake, 4)} for f in upd.frame.faces],
-                "identities": [_identity(tr) for tr in upd.tracks], "verdict": upd.verdict.label,
+                "identities": [identity_summary(tr) for tr in upd.tracks], "verdict": upd.verdict.label,
                 "dropped": source.stats.dropped, "sampled": source.stats.sampled,
             })
             if duration is not None and time.monotonic() - t0 >= duration:
@@ -114,7 +114,7 @@ def watch(source: LiveSource, analyzer, *, window: float | None = 10.0, duration
     }.items()})
     for tid in final.ended:
         tr = next((x for x in result.tracks if x.id == tid), None)
-        emit({"event": "identity_ended", "time": None, **(_identity(tr) if tr else {"id": tid})})
+        emit({"event": "identity_ended", "time": None, **(identity_summary(tr) if tr else {"id": tid})})
     p50, p95 = summary.latency(50), summary.latency(95)
     emit({
         "event": "ended", "reason": reason, "analysed": summary.analysed, "sampled": stats.sampled,
@@ -122,6 +122,6 @@ def watch(source: LiveSource, analyzer, *, window: float | None = 10.0, duration
         "latency_ms_p50": None if p50 is None else round(p50 * 1000, 1),
         "latency_ms_p95": None if p95 is None else round(p95 * 1000, 1),
         "verdict": result.verdict.label, "headline": result.verdict.headline or "",
-        "identities": [_identity(t) for t in result.tracks],
+        "identities": [identity_summary(t) for t in result.tracks],
     })
     return summary

@@ -133,7 +133,9 @@ class LiveSource:
         return container
 
     def open(self) -> LiveSource:
-        self._container = self._open_container()
+        """Open the source now (once; later calls do nothing): a bad one raises :class:`LiveError`."""
+        if self._container is None:
+            self._container = self._open_container()
         return self
 
     # -- reading (the thread) ------------------------------------------------------------------------
@@ -252,8 +254,7 @@ class LiveSource:
     # -- the consumer's side -------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[Captured]:
-        if self._container is None:
-            self.open()
+        self.open()
         self._thread = threading.Thread(target=self._read, name="fakescope-live-reader", daemon=True)
         self._thread.start()
         while True:

@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from ..live.driver import identity_summary
 from ..media import Frame
 from ..pipeline import DEFAULT_MODEL
 from .deps import token_ok
@@ -88,8 +89,7 @@ def update_message(u, width: int, height: int, latency_ms: float, dropped: int) 
 
 
 def identities(tracks) -> list[dict[str, Any]]:
-    return [{"id": t.id, "label": t.label, "p_fake": None if t.score is None else round(t.score, 4),
-             "interval": t.interval, "n_faces": t.n_faces, "reason": t.reason} for t in tracks]
+    return [identity_summary(t) for t in tracks]
 
 
 def heatmap_message(ex: dict) -> dict[str, Any]:
