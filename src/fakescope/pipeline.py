@@ -519,9 +519,11 @@ class StreamSession:
         self._seen |= live
         self._open = live
         frames = run.frames
-        if self.window is not None:
-            since = fr.time - self.window
-            frames = [f for f in frames if f.time >= since]  # fmt: skip
+        if self.window is not None:  # the last window seconds of frames (pushed in time order): walk back
+            since, i = fr.time - self.window, len(frames)
+            while i and frames[i - 1].time >= since:
+                i -= 1
+            frames = frames[i:]
         tracks = [t for t in self.an.aggregate.tracks(frames, run.min_faces, True) if t.id in live]
         verdict = self.an.aggregate.verdict(tracks, True)
         return StreamUpdate(frame=fr, tracks=tracks, verdict=verdict, started=started, ended=ended,
