@@ -8,8 +8,12 @@ Random weights (the cost does not depend on them): ``clip_vit_large_patch14`` at
 * ``int8-dynamic`` — ``torch.ao.quantization.quantize_dynamic`` on every ``nn.Linear`` (int8 weights,
   activations quantised per batch), with the fake-logit's max |Δ| against fp32 on the same faces.
 
-ONNX (export + onnxruntime dynamic int8) is not measured here: exporting a 1.2 GB ViT-L costs minutes and as
-much memory again; ``bench/clip_probe_speed.py`` measured it for ViT-B (int8 ONNX moved the logits a long way).
+* ``onnx-fp32``    — the model exported to ONNX (fakescope.models.export.export_onnx, what ``--backend onnx``
+  runs), onnxruntime on ``--threads`` threads;
+* ``onnx-int8``    — that file after ``onnxruntime.quantization.quantize_dynamic`` (int8 weights).
+
+Export and quantisation times are reported too (``--no-onnx`` skips both ONNX paths: they need a few GB of
+disk under ``--work`` and minutes).
 
 Then the sampling: frames N of a 1-minute clip (one face per frame) such that model load + N × (detect +
 score) ≤ ``--budget`` seconds, with a 30 % margin.
@@ -40,6 +44,45 @@ def _time(fn, x: torch.Tensor, reps: int) -> tuple[float, torch.Tensor]:
         return (time.perf_counter() - t0) / (reps * len(x)), out.float()
 
 
+def _onnx(model, x: torch.Tensor, args) -> tuple[dict, dict, dict]:
+    """s/face and logits of the ONNX fp32 export and its dynamic-int8 quantisation (onnxruntime)."""
+    import shutil
+
+    import numpy as np
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from fakescope.models.export import export_onnx
+
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    rows, outs, steps = {}, {}, {}
+    try:
+        t0 = time.perf_counter()
+        fp32 = export_onnx(model, work / "vit_l14.onnx", check=False)
+        steps["export"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        int8 = work / "vit_l14.int8.onnx"
+        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+        steps["quantize"] = time.perf_counter() - t0
+        for name, path in (("onnx-fp32", fp32), ("onnx-int8", int8)):
+            so = ort.SessionOptions()
+            so.intra_op_num_threads, so.inter_op_num_threads = args.threads, 1
+            t0 = time.perf_counter()
+            sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+            steps[f"load {name}"] = time.perf_counter() - t0
+            feed = {sess.get_inputs()[0].name: x.numpy()}
+
+            def run(_v, sess=sess, feed=feed):
+                return torch.from_numpy(np.asarray(sess.run(None, feed)[0]))
+
+            rows[name], outs[name] = _time(run, x, args.reps)
+            del sess
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return rows, outs, steps
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -48,6 +91,8 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=120.0, help="seconds for a 1-minute clip")
     ap.add_argument("--detect-s", type=float, default=0.08, help="decode + detect + crop per sampled frame, s")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "vit_l14_cost.json")
+    ap.add_argument("--work", type=Path, default=ROOT / "build" / "vit_l14_onnx", help="ONNX files (deleted after)")
+    ap.add_argument("--no-onnx", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from fakescope.models import create_model
@@ -68,12 +113,19 @@ def main() -> None:
     q = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     rows["int8-dynamic"], out_q = _time(q, x, args.reps)
     delta = {"bf16": float((out_bf16 - ref).abs().max()), "int8-dynamic": float((out_q - ref).abs().max())}
+    del q
+    steps = {}
+    if not args.no_onnx:
+        rows_onnx, delta_onnx, steps = _onnx(model, x, args)
+        rows.update(rows_onnx)
+        delta.update({k: float((v - ref).abs().max()) for k, v in delta_onnx.items()})
     per_face = rows["fp32"]
     # a 1-minute clip: load once, then per sampled frame detect + score one face
     n_frames = int(0.7 * (args.budget - build_s) / (per_face + args.detect_s))
     report = {
         "threads": args.threads, "batch": args.batch, "reps": args.reps, "faces_timed_per_path": args.batch * args.reps,
-        "build_s": round(build_s, 2), "s_per_face": {k: round(v, 3) for k, v in rows.items()},
+        "build_s": round(build_s, 2), "onnx_steps_s": {k: round(v, 1) for k, v in steps.items()},
+        "s_per_face": {k: round(v, 3) for k, v in rows.items()},
         "max_abs_logit_delta_vs_fp32": {k: round(v, 4) for k, v in delta.items()},
         "budget_s": args.budget, "detect_s_per_frame": args.detect_s, "frames_for_budget_with_30pct_margin": n_frames,
     }  # fmt: skip

@@ -205,6 +205,7 @@ def test_gend_published_layout_gives_the_original_logits(tmp_path, head, fmt):
     assert any("visual_projection" in n for n in conv.notes)
     model = create_model("clip_vit_large_patch14", checkpoint_path=save_converted(conv, tmp_path / "c.safetensors"))
     assert model.info.input_size == SIZE and model.info.mean == CLIP_MEAN
+    assert conv.crop_align == model.info.crop_align == "gend"  # GenD's own five-landmark alignment
     x = _x(4).double()
     with torch.no_grad():
         z = ref.double()(_clip_norm(x))
@@ -292,6 +293,7 @@ def test_effort_svd_residual_layout_gives_the_original_logits(tmp_path):
                                                                                   False)  # fmt: skip
     assert any("principal SVD part" in n for n in conv.notes)
     model = create_model("clip_vit_large_patch14", checkpoint_path=save_converted(conv, tmp_path / "e.safetensors"))
+    assert conv.crop_align == model.info.crop_align == "deepfakebench"  # Effort trains on DeepfakeBench's faces
     x = _x(4).double()
     with torch.no_grad():
         z = ref.double()(_clip_norm(x))

@@ -189,6 +189,7 @@ def test_ucf_published_layout_gives_the_original_logits(ucf, tmp_path):
     assert any("training-only" in n for n in conv.notes) and any("last_linear" in n for n in conv.notes)
     model = create_model("ucf_xception", checkpoint_path=save_converted(conv, tmp_path / "u.safetensors"))
     assert model.info.input_size == 256 and model.info.cam_layer == "block_sha.4"
+    assert model.info.crop_align == "deepfakebench"
     x = _x(3, _UCF_SIZE).double()
     with torch.no_grad():
         z = ucf.double()((x - 0.5) / 0.5)
@@ -486,7 +487,7 @@ def test_forensics_adapter_published_layout_gives_the_original_logits(fa, tmp_pa
                                  "mlp_out_dim": 16}  # fmt: skip
     assert any("Fusion" in n for n in conv.notes) and any("text tower" in n for n in conv.notes)
     model = create_model("forensics_adapter", checkpoint_path=save_converted(conv, tmp_path / "f.safetensors"))
-    assert model.info.input_size == 256
+    assert model.info.input_size == 256 and model.info.crop_align == "deepfakebench"
     x = _x(3, 256).double()
     with torch.no_grad():
         z = fa.double()(_clip_norm(x))
@@ -545,3 +546,4 @@ def test_weights_add_and_analyze(ucf, fa, samples, tmp_path, monkeypatch):
         res = json.loads(next(out.rglob("result.json")).read_text())
         faces = [f for fr in res["frames"] for f in fr["faces"]]
         assert len(faces) >= 2 and res["settings"]["model"] == name
+        assert res["settings"]["alignment"] == {f"{name}:installed": "deepfakebench"}

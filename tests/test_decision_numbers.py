@@ -255,6 +255,13 @@ def test_combiners():
     assert set(list_combiners()) >= {"mean", "median", "max", "min"}
     with pytest.raises(Exception, match="unknown|not a known|known"):
         get_combiner("nope")
+    # each registered combiner, called directly (plugins do), takes float32 scores and any sequence and
+    # answers float64 log-odds (a float32 mean of large logits would lose the decimals the report prints)
+    z32 = np.array([[1.0, 3.0, -2.0], [0.1, 0.5, 4.0]], np.float32)
+    for name, want in (("mean", [2 / 3, 4.6 / 3]), ("median", [1.0, 0.5]), ("max", [3.0, 4.0]), ("min", [-2.0, 0.1])):
+        got = get_combiner(name)(z32)
+        assert got.dtype == np.float64 and got == pytest.approx(want, abs=1e-6)
+        assert get_combiner(name)(z32.tolist()).dtype == np.float64
 
 
 # ------------------------------------------------------------------------------------ quality

@@ -302,3 +302,27 @@ def test_a_late_result_of_a_stopped_worker_is_ignored():
         assert not out.ok and "timed out after 0.2 s" in out.error
         nxt = ex.submit(task("ok", key="n")).result(5)
         assert nxt.ok and nxt.key == "n" and nxt.worker == "w2"
+
+
+def test_a_cancel_after_a_plain_close_still_abandons_the_running_task():
+    """close() waits for the queue; a later close(cancel=True) (a user pressing Ctrl-C while it waits) must
+    stop the running task rather than return at once and leave the first close waiting for ever."""
+    ex = SupervisedExecutor(ScriptBackend(), 1)
+    running = ex.submit(task("hang", key="r"))
+    waiting = threading.Thread(target=ex.close)
+    waiting.start()
+    time.sleep(0.2)
+    assert waiting.is_alive()  # the plain close waits for the hanging task
+    ex.close(cancel=True)
+    waiting.join(5)
+    assert not waiting.is_alive()
+    assert running.cancelled() or isinstance(running.exception(5), CancelledError)
+
+
+def test_a_retry_left_queued_when_workers_stop_starting_fails_with_no_time_and_no_worker():
+    """The task's worker died, and its replacement cannot start: the queued retry fails with the reason,
+    0 s spent and no worker named (it never ran again), after two attempts."""
+    with SupervisedExecutor(ScriptBackend(start=["ok", "fatal"]), 1, retries=1) as ex:
+        out = ex.submit(task("die", key="k")).result(5)
+    assert out.ok is False and out.error == "workers cannot start: cannot load the model (fatal)"
+    assert (out.key, out.seconds, out.worker, out.attempts) == ("k", 0.0, "", 2)

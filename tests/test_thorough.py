@@ -68,6 +68,7 @@ def test_thorough_end_to_end_on_an_installed_gend_checkpoint(home, samples, tmp_
     assert faces and res["timings"]["classify_per_face"] > 0
     assert res["timings"]["classify_per_face"] == pytest.approx(res["timings"]["classify"] / len(faces), abs=2e-4)
     assert s["calibration"]["my-gend:installed"]["source"].startswith("uncalibrated")
+    assert s["alignment"] == {"my-gend:installed": "gend"}  # GenD's own five-landmark crop, as it was trained
     assert "Uncalibrated" in res["verdict"]["headline"]
     # a model named explicitly wins over the automatic choice; so does an explicit --frames
     r = _run("analyze", samples / "single_face.mp4", "--mode", "thorough", "--model", "mesoinception4", "--frames",
@@ -83,6 +84,7 @@ def test_the_model_card_of_a_pulled_detector_says_uncalibrated(home, tmp_path):
     r = _run("models", "--card", "my-gend")
     assert r.exit_code == 0, r.output
     assert "Uncalibrated" in r.output and "fakescope calibrate" in r.output
+    assert "gend alignment" in " ".join(r.output.split())  # and that it needs a detector with landmarks
 
 
 def test_the_strongest_published_format_is_chosen(home, tmp_path):
@@ -109,3 +111,49 @@ def test_http_options_in_thorough_mode(home, tmp_path):
     assert AnalysisOptions(mode="thorough", frames="even:5").to_config().sampling.describe() == "even:5"
     with pytest.raises(ValidationError):
         AnalysisOptions(mode="fast")
+
+
+def test_an_aligned_detector_s_heatmap_says_how_it_maps_back_to_the_frame(home, samples, tmp_path):
+    """GenD sees its own aligned crop: each explanation records the frame → map affine, and the annotated
+    image draws the map through it (onto the face, not the square crop)."""
+    import numpy as np
+    from PIL import Image
+
+    from fakescope.faces.align import crop_matrix
+
+    _add_gend(tmp_path)
+    out = tmp_path / "o"
+    r = _run("analyze", samples / "single_face.jpg", "--model", "my-gend", "--explain", "saliency", "--annotate",
+             "--out", out, "--no-report")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "single_face" / "result.json").read_text())
+    face = res["frames"][0]["faces"][0]
+    rec = res["explanations"][0]
+    hm = np.load(out / "single_face" / rec["map"])
+    size = hm.shape[0]  # the small test model's input size
+    np.testing.assert_allclose(rec["crop_transform"], crop_matrix(face["landmarks"], "gend", size), atol=1e-3)
+    plain = np.asarray(Image.open(samples / "single_face.jpg").convert("RGB")).astype(int)
+    drawn = np.asarray(Image.open(out / "single_face" / "annotated.png").convert("RGB")).astype(int)
+    changed = np.abs(drawn - plain).sum(-1) > 30
+    inv = np.asarray(rec["crop_transform"])
+    inv = np.linalg.inv(np.vstack([inv, [0, 0, 1]]))[:2]
+    cx, cy = inv @ [(size - 1) / 2, (size - 1) / 2, 1.0]  # the aligned crop's centre, in the frame: under the heatmap
+    assert changed[int(cy) - 3 : int(cy) + 4, int(cx) - 3 : int(cx) + 4].any()
+
+
+def test_batch_takes_the_thorough_mode_too(home, samples, tmp_path):
+    _add_gend(tmp_path)
+    out = tmp_path / "b"
+    r = _run("batch", samples / "single_face.jpg", samples / "single_face.mp4", "--mode", "thorough", "--out", out,
+             "--engine", "thread", "--workers", "1", "--no-report")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "thorough: my-gend" in r.output and "2 analysed" in r.output
+    results = sorted(out.rglob("result.json"))
+    assert len(results) == 2
+    for p in results:
+        s = json.loads(p.read_text())["settings"]
+        assert (s["mode"], s["model"], s["alignment"]) == ("thorough", "my-gend", {"my-gend:installed": "gend"})
+    video = next(json.loads(p.read_text()) for p in results if "mp4" in json.loads(p.read_text())["input"]["name"])
+    assert video["settings"]["sampling"] == THOROUGH_FRAMES
+    r = _run("batch", samples / "single_face.jpg", "--mode", "fast", "--out", tmp_path / "b2")
+    assert r.exit_code == 2 and "--mode must be one of standard, thorough" in r.output

@@ -31,19 +31,24 @@ def load_card(model: str, weights: str | None = None) -> dict | None:
 def _catalogue_card(name: str) -> dict | None:
     """A card for weights installed with ``fakescope weights`` (published numbers from the catalogue)."""
     try:
+        from .catalogue.store import read_manifest
+
+        m = read_manifest(name)
+    except Exception:
+        m = None
+    try:
         from .catalogue.entries import get_entry
 
         e = get_entry(name).card()
     except Exception:  # not a catalogue entry: an installed file (`weights add` / `pull --url`)
-        try:
-            from .catalogue.store import read_manifest
-
-            m = read_manifest(name)
-        except Exception:
-            m = None
         if m is None:
             return None
         e = m.get("entry", {})
+    align = (m or {}).get("crop_align", "none")
+    aligned = [f"Trained on faces aligned on five landmarks ({align} alignment, fakescope.faces.align), which "
+               "fakescope reproduces from the face detector's landmarks (yunet, the default, or centerface): with "
+               "`--detector haar` (no landmarks) it sees square crops and its scores are less reliable."
+               ] if align != "none" else []  # fmt: skip
     return {
         "format": "fakescope-model-card/1", "model": name, "weights": "installed", "title": e.get("title", ""),
         "trained_on": e.get("trained_on", ""),
@@ -53,6 +58,7 @@ def _catalogue_card(name: str) -> dict | None:
         "failure_modes": ["Uncalibrated: published weights come with no calibration of ours, so its P(fake) is the "
                           "project's own softmax output and its verdicts say 'uncalibrated'. Fit one with `fakescope "
                           "calibrate --model NAME` on your labelled faces and pass it with --calibration.",
+                          *aligned,
                           "Not measured here: run bench/trust.py or `fakescope evaluate` on your own data."],
         "licence": f"{e.get('licence', '')} ({e.get('licence_url', '')})", "source": e.get("project_url", ""),
         "paper": e.get("paper", ""),

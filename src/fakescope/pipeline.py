@@ -197,6 +197,7 @@ class Run:
         self.candidates = Candidates(cfg.explain_per_track, bool(cfg.explain))
         self.timings = dict.fromkeys(("decode", "detect", "quality", "classify"), 0.0)
         self.size0 = an.members[0].crop_key  # the crop the first model sees: quality, explanations
+        self._fallbacks0 = an.crop.square_fallbacks
         self.sampling: str | None = None  # how the frames were chosen, when not by the decode stage (a stream)
 
     def decoded(self, frames: Iterable[Frame]) -> Iterator[Frame]:
@@ -221,7 +222,7 @@ class Run:
             faces.append(Face(box=[round(v, 2) for v in d.box],
                               landmarks=None if d.landmarks is None else np.round(d.landmarks, 2).tolist(),
                               det_score=round(d.score, 4), p_fake=float("nan"), logit=float("nan"), track_id=tid))
-            crops.append(an.crop(frame.image, d.box))
+            crops.append(an.crop(frame.image, d.box, d.landmarks))
         t1 = time.perf_counter()
         self.timings["detect"] += t1 - t0
         fh, fw = frame.image.shape[:2]
@@ -253,6 +254,15 @@ class Run:
             self.candidates.add(face, crops[self.size0])
         self.pending.clear()
         self.timings["classify"] += time.perf_counter() - t0
+
+    def _crop_warnings(self) -> list[str]:
+        n = self.an.crop.square_fallbacks - self._fallbacks0
+        aligned = sorted({m.crop_key[3] for m in self.an.members} - {"none"})
+        if not n or not aligned:
+            return []
+        return [f"{n} face crop(s) had no five usable landmarks from the face detector ({self.an.config.detector}): "
+                f"the square crop was used instead of the {'/'.join(aligned)} alignment the model was trained on, "
+                "so its scores of those faces are less reliable; use a detector with landmarks (yunet, centerface)"]
 
     @property
     def n_faces(self) -> int:
@@ -287,7 +297,8 @@ class Run:
             tracks=tracks,
             verdict=verdict,
             timings={k: round(v, 4) for k, v in timings.items()},
-            warnings=list(warnings) + [f"provenance: {w}" for w in (provenance.warnings if provenance else [])],
+            warnings=list(warnings) + self._crop_warnings()
+            + [f"provenance: {w}" for w in (provenance.warnings if provenance else [])],
             explanations=records,
             provenance=provenance,
         )
@@ -469,6 +480,7 @@ class Analyzer:
             threshold=cfg.threshold,
             min_faces=min_faces,
             margin=cfg.margin,
+            alignment={m.key: m.crop_key[3] for m in self.members if m.crop_key[3] != "none"},
             detect_max_side=cfg.detect_max_side,
             min_face_size=cfg.min_face_size,
             backend=self.backend_name,
@@ -543,7 +555,7 @@ class StreamSession:
             return None
         face = max(faces, key=lambda f: f.p_fake)
         member = self.an.members[0]
-        crop = self.an.crop(frame.image, face.box)[member.crop_key]
+        crop = self.an.crop(frame.image, face.box, face.landmarks)[member.crop_key]
         if method is None:
             method = measured_methods(self.an.config)[0]
         from .explainers import explain

@@ -48,6 +48,10 @@ class Settings(BaseModel):
     threshold: float
     min_faces: int
     margin: float
+    alignment: dict[str, str] = Field(
+        default_factory=dict, description="models whose faces are aligned on five landmarks as their authors "
+        "trained them (fakescope.faces.align), model → 'gend' | 'deepfakebench'; the others see the square crop "
+        "with `margin`")
     detect_max_side: int | None
     min_face_size: int
     backend: str = "torch"
@@ -228,6 +232,10 @@ class ExplanationRecord(BaseModel):
     )
     overlay: str | None = Field(None, description="PNG of the heatmap over the face, relative to result.json")
     map: str | None = Field(None, description=".npy float32 map at the crop's size, relative to result.json")
+    crop_transform: list[list[float]] | None = Field(
+        None, description="2×3 affine from frame pixels to the map's pixels, when the explained model's crop was "
+        "aligned on the face's five landmarks (fakescope.faces.align); None: the documented square crop "
+        "(settings.margin)")
     display_max: float | None = Field(
         None, description="map value drawn at full colour in the overlay (one per method by default: shared scale)"
     )

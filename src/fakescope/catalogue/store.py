@@ -146,6 +146,7 @@ def installed_model_info(name: str):
         input_size=int(manifest["input_size"]),
         mean=tuple(manifest["mean"]),
         std=tuple(manifest["std"]),
+        crop_align=manifest.get("crop_align", "none"),
         cam_layer=cam,
         licence=entry.get("licence", "") or base.licence,
         paper=entry.get("paper", "") or base.paper,

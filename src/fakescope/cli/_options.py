@@ -113,3 +113,24 @@ def _explain_options(methods: tuple[str, ...], pairs: list[str] | None) -> dict:
         raise ValueError("--explain-option needs explanation methods (--explain / --methods)")
     return parse_options(methods, pairs)
 
+
+
+def apply_mode(cfg, mode: str, options: dict):
+    """``cfg`` for ``--mode`` (fakescope.thorough), given the options as typed (``model``, ``checkpoint``,
+    ``frames``: what the user named wins over thorough mode's choices). Returns ``(cfg, used)``: ``used`` is the
+    line saying what thorough mode runs, None in standard mode. Raises ValueError / FakescopeError."""
+    from dataclasses import replace
+
+    from ..pipeline import check_analysis_options
+    from ..thorough import MODES, thorough_config
+
+    if mode not in MODES:
+        raise ValueError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if mode != "thorough":
+        return cfg, None
+    model_given = options.get("model", DEFAULT_MODEL_SPEC) != DEFAULT_MODEL_SPEC or bool(options.get("checkpoint"))
+    frames_given = options.get("frames", "even:32") != "even:32"
+    cfg, choice = thorough_config(cfg, model_given=model_given, frames_given=frames_given)
+    cfg = replace(cfg, mode="thorough")
+    check_analysis_options(cfg)
+    return cfg, f"thorough: {choice.describe() if choice else cfg.model}, frames {cfg.sampling.describe()}"

@@ -20,6 +20,7 @@ from ._options import (
     _explain_options,
     _methods,
     analysis_config,
+    apply_mode,
 )
 
 
@@ -81,27 +82,16 @@ def analyze(
 ) -> None:
     """Analyse videos and images; write OUT/<name>/result.json and OUT/summary.json."""
     options = {k: v for k, v in locals().items() if k in ANALYSIS_OPTIONS}
-    from dataclasses import replace
-
     from ..batch import BatchItem, run_batch
-    from ..pipeline import Analyzer, check_analysis_options
-    from ..thorough import MODES, thorough_config
+    from ..pipeline import Analyzer
 
     use_installed_weights()
-    choice = None
     try:
         if heatmap_scale not in ("shared", "face"):
             raise ValueError(f"--heatmap-scale must be 'shared' or 'face', not {heatmap_scale!r}")
-        if mode not in MODES:
-            raise ValueError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
-        cfg = analysis_config(**options)
-        if mode == "thorough":
-            cfg, choice = thorough_config(cfg, model_given=model != DEFAULT_MODEL_SPEC or checkpoint is not None,
-                                          frames_given=frames != "even:32")  # fmt: skip
-            cfg = replace(cfg, mode="thorough")
-            check_analysis_options(cfg)
-            used = choice.describe() if choice else cfg.model
-            err_console.print(f"thorough: {escape(used)}, frames {cfg.sampling.describe()}", highlight=False)
+        cfg, used = apply_mode(analysis_config(**options), mode, options)
+        if used:
+            err_console.print(escape(used), highlight=False)
         analyzer = Analyzer(cfg)
     except (FakescopeError, ValueError) as e:
         raise _fail(str(e), 2) from None

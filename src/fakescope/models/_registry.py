@@ -65,6 +65,9 @@ class ModelInfo:
     # frame, and the resize filter — the model's original training pipeline's, where known
     crop_padding: str = "black"
     crop_resize: str = "auto"
+    # "none": the square crop; "gend" / "deepfakebench": aligned on five landmarks as those projects trained
+    # (fakescope.faces.align) — set per checkpoint by its importer
+    crop_align: str = "none"
     licence: str = ""
     paper: str = ""
     source: str = ""
@@ -83,6 +86,7 @@ class ModelInfo:
             "cam_layers": list(self.cam_layers),
             "crop_padding": self.crop_padding,
             "crop_resize": self.crop_resize,
+            "crop_align": self.crop_align,
             "licence": self.licence,
             "paper": self.paper,
             "source": self.source,

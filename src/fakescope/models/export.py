@@ -64,6 +64,7 @@ def model_info_from_dict(d: dict) -> ModelInfo:
         cam_layers=tuple(d.get("cam_layers", ())),
         crop_padding=d.get("crop_padding", "black"),
         crop_resize=d.get("crop_resize", "auto"),
+        crop_align=d.get("crop_align", "none"),
         licence=d.get("licence", ""),
         paper=d.get("paper", ""),
         source=d.get("source", ""),

@@ -42,6 +42,10 @@ class _TrackPath:
         self.boxes.append(np.asarray(box, np.float64))
         self.p.append(p)
 
+    def box_at(self, index: int) -> np.ndarray:
+        """The box of the sample at frame ``index`` (one of :attr:`idx`)."""
+        return self.boxes[bisect.bisect_left(self.idx, index)]
+
     def at(self, i: int, hold: float) -> tuple[np.ndarray, float, int] | None:
         """(box, p_fake of the nearest sample, nearest sample's frame index) at frame ``i``."""
         k = bisect.bisect_left(self.idx, i)
@@ -76,6 +80,31 @@ def _hold(result: AnalysisResult) -> float:
     return max(1.0, float(np.median(np.diff(idx))) / 2) if len(idx) > 1 else 1.0
 
 
+def _blend_aligned(out: np.ndarray, hm: np.ndarray, m, shift: np.ndarray, alpha: float) -> bool:
+    """Blend map ``hm`` of an aligned crop into ``out`` (in place): ``m`` (2×3) takes frame pixels of the
+    explained sample to the map's pixels; ``shift`` is how far the face's box moved since (x1, y1, x2, y2
+    difference), so the map follows the face between samples. False when nothing of it lies in the frame."""
+    m = np.asarray(m, np.float64)
+    d = np.array([(shift[0] + shift[2]) / 2.0, (shift[1] + shift[3]) / 2.0])
+    m = np.hstack([m[:, :2], m[:, 2:] - m[:, :2] @ d[:, None]])
+    inv = cv2.invertAffineTransform(m)
+    hh, ww = hm.shape[:2]
+    corners = np.array([[0, 0, 1], [ww, 0, 1], [0, hh, 1], [ww, hh, 1]], np.float64) @ inv.T
+    h, w = out.shape[:2]
+    x1, y1 = (max(0, int(np.floor(v))) for v in corners.min(0))
+    x2, y2 = min(w, int(np.ceil(corners[:, 0].max()))), min(h, int(np.ceil(corners[:, 1].max())))
+    if x2 <= x1 or y2 <= y1:
+        return False
+    roi = np.hstack([m[:, :2], m[:, 2:] + m[:, :2] @ np.array([[x1], [y1]], np.float64)])  # ROI pixel → map
+    part = cv2.warpAffine(hm.astype(np.float32), roi, (x2 - x1, y2 - y1), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    part = np.clip(part, 0, 1)
+    a = (alpha * part)[..., None]
+    region = out[y1:y2, x1:x2].astype(np.float32)
+    out[y1:y2, x1:x2] = (region * (1 - a) + colorize(part, vmax=1.0) * a + 0.5).astype(np.uint8)
+    return True
+
+
 def draw_frame(
     image: np.ndarray,
     index: int,
@@ -101,7 +130,9 @@ def draw_frame(
             continue
         box, p, sample = hit
         hm = heatmaps.get((sample, tid))
-        if hm is not None:
+        if isinstance(hm, tuple):  # (map, frame→map affine): an aligned crop's map, warped back onto the face
+            drew_heatmap |= _blend_aligned(out, hm[0], hm[1], box - paths[tid].box_at(sample), alpha)
+        elif hm is not None:
             sx1, sy1, sx2, sy2 = square_box(tuple(box), margin)
             cx1, cy1, cx2, cy2 = max(sx1, 0), max(sy1, 0), min(sx2, w), min(sy2, h)
             if cx2 > cx1 and cy2 > cy1:

@@ -89,7 +89,9 @@ def write_artifacts(
     if annotate:
         first = result.explanations[0].method if result.explanations else None
         heat = {
-            (e["frame_index"], e["track_id"]): to_display(e["maps"][first], scales.get(first))
+            (e["frame_index"], e["track_id"]): (to_display(e["maps"][first], scales.get(first))
+                                                if e.get("transform") is None
+                                                else (to_display(e["maps"][first], scales.get(first)), e["transform"]))
             for e in explained if first in e["maps"]
         }
         caption = f"heatmap: {first} ({'shared scale' if first in scales else 'each face scaled alone'})" if heat \

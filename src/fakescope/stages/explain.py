@@ -130,6 +130,7 @@ class ExplainStage:
             checks = self.faithfulness(x, all_maps, method, member.model)
             for e, face, m, chk in zip(explained, faces, all_maps, checks, strict=True):
                 e["maps"][method] = m
+                tr = e.setdefault("transform", self._transform(member, face))
                 records.append(
                     ExplanationRecord(
                         frame_index=e["frame_index"],
@@ -148,9 +149,20 @@ class ExplainStage:
                         faithfulness=None if chk is None else chk.score,
                         faithfulness_detail={} if chk is None else chk.record(),
                         flags=[] if chk is None else chk.flags,
+                        crop_transform=None if tr is None else np.round(tr, 6).tolist(),
                     )
                 )
         return records
+
+    @staticmethod
+    def _transform(member: Member, face: Face):
+        """Frame → crop affine of an aligned crop (None: the square crop, also when alignment fell back)."""
+        size, _, _, align = member.crop_key
+        if align == "none":
+            return None
+        from ..faces.align import crop_matrix
+
+        return crop_matrix(face.landmarks, align, size)
 
     def faithfulness(self, x, maps, method, model):
         """Per face: :func:`fakescope.explainers.faithfulness.check_maps` (None when switched off or

@@ -29,9 +29,10 @@ class Member:
 
     @property
     def crop_key(self) -> CropKey:
-        """What this model's crop depends on: size, padding, resize filter."""
+        """What this model's crop depends on: size, padding, resize filter, alignment."""
         info = self.model.info
-        return info.input_size, getattr(info, "crop_padding", "black"), getattr(info, "crop_resize", "auto")
+        return (info.input_size, getattr(info, "crop_padding", "black"), getattr(info, "crop_resize", "auto"),
+                getattr(info, "crop_align", "none"))
 
 
 def make_classifier(model: torch.nn.Module, backend: str = "torch", bf16: bool = False) -> Callable:

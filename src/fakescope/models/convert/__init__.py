@@ -114,7 +114,11 @@ def convert_state_dict(
 ) -> Conversion:
     """Map a state dict (already unwrapped, no ``module.`` prefix) onto a fakescope model."""
     name = detect_format(sd, arch) if format == "auto" else format
-    return get_importer(name).convert(sd, arch=arch, fake_index=fake_index)
+    importer = get_importer(name)
+    conv = importer.convert(sd, arch=arch, fake_index=fake_index)
+    if conv.crop_align == "none":
+        conv.crop_align = importer.crop_align
+    return conv
 
 
 def _from_converted(path: Path) -> Conversion:
@@ -132,6 +136,7 @@ def _from_converted(path: Path) -> Conversion:
             notes=json.loads(meta.get("notes") or "[]"),
             source_file=meta.get("source_file", ""),
             source_sha256=meta.get("source_sha256", ""),
+            crop_align=meta.get("crop_align", "none"),
         )
     except (KeyError, ValueError, TypeError) as e:
         raise WeightsError(f"{path}: damaged fakescope metadata ({type(e).__name__}: {e})") from None
@@ -200,7 +205,8 @@ def build_model(conv: Conversion, **model_kwargs) -> tuple[nn.Module, ModelInfo]
         msg = " ".join(str(e).split())[:300]
         raise WeightsError(f"weights do not fit fakescope {conv.arch!r} ({msg})") from None
     info = dataclasses.replace(entry.info, input_size=conv.input_size, mean=tuple(conv.mean), std=tuple(conv.std),
-                               cam_layer=cam_layer_for(entry.info.cam_layer, conv.model_kwargs))  # fmt: skip
+                               cam_layer=cam_layer_for(entry.info.cam_layer, conv.model_kwargs),
+                               crop_align=conv.crop_align)  # fmt: skip
     return model, info
 
 

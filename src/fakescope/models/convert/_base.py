@@ -71,6 +71,7 @@ class Conversion:
     notes: list[str] = field(default_factory=list)
     source_file: str = ""  # name of the original file
     source_sha256: str = ""  # of the original file
+    crop_align: str = "none"  # the source project's face alignment (fakescope.faces.align), set by the importer
 
     def metadata(self) -> dict[str, str]:
         """The conversion's description as the string dict safetensors stores."""
@@ -89,6 +90,7 @@ class Conversion:
             "model_kwargs": json.dumps(self.model_kwargs, sort_keys=True),
             "adapter": json.dumps(self.adapter, sort_keys=True),
             "notes": json.dumps(self.notes),
+            "crop_align": self.crop_align,
             "fakescope_version": __version__,
         }
 
@@ -285,6 +287,9 @@ class Importer:
     priority: ClassVar[int] = 10
     # Class order of a 2-logit head, when the project documents it (None: unknown, ask the user).
     fake_index: ClassVar[int | None] = 1
+    # How the source project crops faces for this model (fakescope.faces.align.ALIGNS): its training
+    # pipeline's alignment on five landmarks, or "none" for the square crop
+    crop_align: ClassVar[str] = "none"
 
     def detect(self, sd: Mapping[str, torch.Tensor], arch: str | None = None) -> bool:
         raise NotImplementedError

@@ -111,6 +111,7 @@ _GEND_TOWER = "feature_extractor.vision_model."
 @register_importer
 class GenDImporter(Importer):
     name = "gend"
+    crop_align = "gend"  # yermandy/GenD detector.py align_face
     title = "GenD CLIP detector, LinearNorm head (yermandy/GenD src/hf/modeling_gend.py; HF yermandy/GenD_CLIP_L_14)"
     priority = 0
     fake_index = 1
@@ -163,6 +164,7 @@ def _fold_svd(plan: KeyPlan, tkey: str, prefixes: list[str]) -> None:
 @register_importer
 class EffortImporter(Importer):
     name = "effort"
+    crop_align = "deepfakebench"  # DeepfakeBench preprocessing img_align_crop (the project trains on its data)
     title = "Effort CLIP detector with SVD-residual attention (YZY-stack/Effort-AIGI effort_detector.py)"
     priority = 0
     fake_index = 1

@@ -82,6 +82,7 @@ def _variant(sd) -> str | None:
 @register_importer
 class DeepfakeBenchImporter(Importer):
     name = "deepfakebench"
+    crop_align = "deepfakebench"  # DeepfakeBench preprocessing img_align_crop (the project trains on its data)
     title = ("DeepfakeBench xception / efficientnetb4 / meso4 / meso4Inception / ucf detectors "
              "(SCLBD/DeepfakeBench training/)")
     priority = 0

@@ -107,6 +107,7 @@ def _plan_clip(plan: KeyPlan, tower: str, depth: int) -> None:
 @register_importer
 class ForensicsAdapterImporter(Importer):
     name = "forensics-adapter"
+    crop_align = "deepfakebench"  # DeepfakeBench preprocessing img_align_crop (the project trains on its data)
     title = "Forensics Adapter DS model (OUC-VAS/ForensicsAdapter model/ds.py; CLIP ViT-L/14 + adapter)"
     priority = 0
     fake_index = 1
