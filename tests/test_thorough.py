@@ -157,3 +157,19 @@ def test_batch_takes_the_thorough_mode_too(home, samples, tmp_path):
     assert video["settings"]["sampling"] == THOROUGH_FRAMES
     r = _run("batch", samples / "single_face.jpg", "--mode", "fast", "--out", tmp_path / "b2")
     assert r.exit_code == 2 and "--mode must be one of standard, thorough" in r.output
+
+
+def test_without_landmarks_an_aligned_detector_gets_the_square_crop_and_a_warning(home, samples, tmp_path):
+    _add_gend(tmp_path)
+    r = _run("analyze", samples / "single_face.jpg", "--model", "my-gend", "--detector", "haar", "--out",
+             tmp_path / "o", "--no-report")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "o" / "single_face" / "result.json").read_text())
+    n = sum(len(fr["faces"]) for fr in res["frames"])
+    assert n >= 1
+    warning = next(w for w in res["warnings"] if "landmarks" in w)
+    assert warning.startswith(f"{n} face crop(s) had no five usable landmarks") and "(haar)" in warning
+    assert "gend alignment" in warning
+    r = _run("analyze", samples / "single_face.jpg", "--model", "my-gend", "--out", tmp_path / "o2", "--no-report")
+    res = json.loads((tmp_path / "o2" / "single_face" / "result.json").read_text())
+    assert not [w for w in res["warnings"] if "landmarks" in w]  # YuNet gives them
