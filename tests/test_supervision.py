@@ -110,6 +110,7 @@ def test_a_task_that_kills_its_worker_twice_fails_with_a_clear_error_and_the_nex
         out = bad.result(5)
         assert not out.ok and out.attempts == 2
         assert out.error == "die: worker died while analysing it, 2 time(s) (killed by signal 9)"
+        assert out.seconds > 0  # the time its last attempt ran, as the batch store records it
         assert good.result(5).ok and ex.replaced == 2
 
 
@@ -276,7 +277,7 @@ def test_a_failing_supervisor_fails_every_task_with_a_message_and_logs_why(caplo
     assert failed and all(o.ok is False and o.error == "the executor failed (see the log)" for o in failed)
     assert [o.key for o in failed] == [f"k{i}" for i in range(3 - len(failed), 3)]
     assert outs[0] is None  # the running task is cancelled, not left hanging
-    assert "script supervisor failed" in caplog.text
+    assert "script supervisor failed" in [r.getMessage() for r in caplog.records]
     later = ex.submit(task("ok", key="later")).result(5)
     assert later.ok is False and later.error == "the executor failed (see the log)"
     ex.close()
@@ -319,10 +320,69 @@ def test_a_cancel_after_a_plain_close_still_abandons_the_running_task():
     assert running.cancelled() or isinstance(running.exception(5), CancelledError)
 
 
-def test_a_retry_left_queued_when_workers_stop_starting_fails_with_no_time_and_no_worker():
+def test_a_retry_left_queued_when_workers_stop_starting_fails_with_no_time_and_no_worker(caplog):
     """The task's worker died, and its replacement cannot start: the queued retry fails with the reason,
-    0 s spent and no worker named (it never ran again), after two attempts."""
+    0 s spent and no worker named (it never ran again), after two attempts — and the supervisor itself
+    did not fail on the way."""
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="fakescope.engine.supervised")
     with SupervisedExecutor(ScriptBackend(start=["ok", "fatal"]), 1, retries=1) as ex:
         out = ex.submit(task("die", key="k")).result(5)
     assert out.ok is False and out.error == "workers cannot start: cannot load the model (fatal)"
     assert (out.key, out.seconds, out.worker, out.attempts) == ("k", 0.0, "", 2)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def _closing(ex: SupervisedExecutor) -> threading.Thread:
+    """``ex.close()`` in a thread (it waits for the queue), started."""
+    t = threading.Thread(target=ex.close, daemon=True)
+    t.start()
+    return t
+
+
+@pytest.fixture
+def thread_errors(monkeypatch):
+    """Exceptions that escaped any thread (the supervisor must never die with one)."""
+    seen = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(args.exc_value))
+    return seen
+
+
+def test_a_worker_that_dies_while_the_executor_closes_is_replaced_and_its_task_retried(thread_errors):
+    be = ScriptBackend()
+    ex = SupervisedExecutor(be, 1)
+    fut = ex.submit(task("die-once", key="d"))
+    closing = _closing(ex)  # at once: the death and the retry happen while closing
+    closing.join(5)
+    assert not closing.is_alive(), "close() must not wait for ever for a retry no worker will run"
+    out = fut.result(0)
+    assert out.ok and out.attempts == 2 and be.shut and not thread_errors
+
+
+def test_a_timeout_or_a_cancel_while_closing_ends_cleanly(thread_errors):
+    be = ScriptBackend()
+    ex = SupervisedExecutor(be, 1)
+    fut = ex.submit(task("hang", key="t", timeout=0.3))
+    closing = _closing(ex)
+    closing.join(5)
+    assert not closing.is_alive() and "timed out after 0.3 s" in fut.result(0).error
+    assert be.shut and not thread_errors  # every worker stopped, the backend shut down
+    be = ScriptBackend()
+    ex = SupervisedExecutor(be, 1)
+    fut = ex.submit(task("hang", key="c"))
+    closing = _closing(ex)
+    time.sleep(0.2)
+    assert ex.cancel("c")
+    closing.join(5)
+    assert not closing.is_alive() and (fut.cancelled() or isinstance(fut.exception(0), CancelledError))
+    assert be.shut and not thread_errors
+
+
+def test_a_timeout_fires_on_the_second_worker_while_the_first_is_idle():
+    with SupervisedExecutor(ScriptBackend(), 2) as ex:
+        quick = ex.submit(task("ok", key="quick"))  # the first worker: done at once, then idle
+        hung = ex.submit(task("hang", key="hung", timeout=0.3))  # the second worker
+        assert quick.result(5).ok
+        out = hung.result(5)
+        assert not out.ok and "timed out after 0.3 s" in out.error and out.seconds >= 0.3

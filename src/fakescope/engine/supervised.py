@@ -150,9 +150,9 @@ class SupervisedExecutor(Executor):
 
     def _replace(self, slot: Slot) -> None:
         self.backend.kill(slot)
-        # no mutation testing here: equivalent: a replaced slot leaves the list; a closing one is never polled again
+        # no mutation testing here: equivalent: a replaced slot leaves the list; an abandoned one is never polled again
         slot.state = "dead"  # pragma: no mutate
-        if self._closing:
+        if self._abandon:  # a plain close still needs workers: the queue (and a retry) must finish
             return
         self.replaced += 1
         self._slots[slot.index] = self.backend.spawn(slot.index)
@@ -173,9 +173,9 @@ class SupervisedExecutor(Executor):
                 try:
                     self.backend.begin(slot, item.task)
                 except Exception as e:  # the worker went away between two tasks: retry elsewhere
-                    # no mutation testing here: debug log text
+                    # no mutation testing here: debug log text; the slot is replaced (it leaves the list) at once
                     log.debug("slot %d: could not hand over a task: %s", slot.index, e)  # pragma: no mutate
-                    slot.item = None
+                    slot.item = None  # pragma: no mutate
                     self._queue.appendleft(item)
                     self._replace(slot)
 
@@ -226,7 +226,8 @@ class SupervisedExecutor(Executor):
                         self._queue.clear()
                     busy = [s for s in self._slots if s.state == "busy"]
                     if self._closing and not self._queue and (not busy or self._abandon):
-                        break
+                        # no mutation testing here: equivalent: `return` runs the same `finally`
+                        break  # pragma: no mutate
                 self._assign()
                 active = [s for s in self._slots if s.state in ("starting", "busy")]
                 if active:
@@ -235,19 +236,24 @@ class SupervisedExecutor(Executor):
                     time.sleep(_POLL_S)
                     events = []
                 for slot, ev in events:
-                    if slot.state != "dead":
+                    # no mutation testing here: defensive: a dead slot has left the list or the loop is ending
+                    if slot.state != "dead":  # pragma: no mutate
                         self._on_event(slot, ev)
                 now = time.monotonic()
                 for slot in list(self._slots):
-                    if slot.state != "busy" or slot.item is None:
+                    # no mutation testing here: `and` is equivalent: a slot is busy exactly when it holds an item
+                    if slot.state != "busy" or slot.item is None:  # pragma: no mutate
                         continue
                     item = slot.item
                     if slot.extra.get("cancel"):
-                        slot.item = None
+                        # no mutation testing here: equivalent: the slot is replaced (it leaves the list) at once
+                        slot.item = None  # pragma: no mutate
                         self._replace(slot)
                         self._resolve_cancelled(item)
-                    elif slot.deadline is not None and now > slot.deadline:
-                        slot.item = None
+                    # no mutation testing here: `>=` is equivalent on a continuous clock
+                    elif slot.deadline is not None and now > slot.deadline:  # pragma: no mutate
+                        # no mutation testing here: equivalent: the slot is replaced (it leaves the list) at once
+                        slot.item = None  # pragma: no mutate
                         worker = slot.name
                         self._replace(slot)
                         self._fail(item, f"{item.task.path}: timed out after {item.task.timeout:g} s (worker stopped)",
@@ -263,7 +269,8 @@ class SupervisedExecutor(Executor):
             for slot in self._slots:
                 if slot.item is not None:
                     self._resolve_cancelled(slot.item)
-                    slot.item = None
+                    # no mutation testing here: equivalent: the executor has ended, its slots are never read again
+                    slot.item = None  # pragma: no mutate
                 self.backend.kill(slot)
-                slot.state = "dead"
+                slot.state = "dead"  # pragma: no mutate
             self.backend.shutdown()
