@@ -119,7 +119,7 @@ class _FollowPage(Exception):
     """An HTML interstitial named the real download URL: fetch that instead."""
 
     def __init__(self, url: str) -> None:
-        super().__init__(url)
+        super().__init__(url)  # pragma: no mutate (the message of an exception that is always caught)
         self.url = url
 
 
