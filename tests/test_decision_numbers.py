@@ -262,6 +262,8 @@ def test_combiners():
         got = get_combiner(name)(z32)
         assert got.dtype == np.float64 and got == pytest.approx(want, abs=1e-6)
         assert get_combiner(name)(z32.tolist()).dtype == np.float64
+    one = combine(np.array([[0.1], [0.2]], np.float32))  # one model: its own scores, as float64 too
+    assert one.dtype == np.float64 and one.tolist() == pytest.approx([0.1, 0.2])
 
 
 # ------------------------------------------------------------------------------------ quality

@@ -673,3 +673,52 @@ def test_report_into_a_new_nested_folder(tmp_path, scripted):
     rep = write_report(tmp_path / "out", tmp_path / "deep" / "er" / "rep")
     assert (tmp_path / "deep" / "er" / "rep" / "results.csv").is_file() and rep.rows == 1
     write_report(tmp_path / "out", tmp_path / "deep" / "er" / "rep")  # again into the same folder: fine
+
+
+# ------------------------------------------------------------------ mutation testing, 2026-12-07 (issue 21)
+
+
+def test_a_result_without_a_recorded_path_keeps_its_own_row():
+    rows = [{"sha256": "abc", "path": "/in/a.mp4", "name": "a.mp4"}]
+    assert with_duplicates(rows, {}) == [{**rows[0], "same_as": ""}]
+
+
+def test_an_empty_batch_exports_a_parquet_table_with_every_column(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    from fakescope.archive.store import COLUMNS
+
+    with ResultStore(tmp_path / "b"):
+        pass
+    rep = write_report(tmp_path / "b")
+    assert rep.rows == 0
+    assert pq.read_table(tmp_path / "b" / "report" / "results.parquet").column_names == [*COLUMNS, "same_as"]
+
+
+def test_list_cells_of_any_length_and_a_file_named_path(tmp_path):
+    from fakescope.archive.sources import MAX_LIST_CELL, _read_list, expand_sources, skipped_in_folders
+
+    # a cell as long as the whole file, past csv's default limit: read (a lone header row here), no crash
+    big = tmp_path / "big.csv"
+    big.write_text("x" * 200_000)
+    assert _read_list(big) == ([], [])
+    big.write_text("path\n" + "x" * 200_000 + "\n")  # under a header: an item, too long to be a path
+    assert _read_list(big) == ([], [f"{big}: item 1 skipped (not a path: 200000 characters)"])
+    # a cell of exactly MAX_LIST_CELL characters is still a path (a failed row later, not skipped)
+    edge = tmp_path / "edge.txt"
+    edge.write_text("y" * MAX_LIST_CELL + "\n")
+    items, skipped = _read_list(edge)
+    assert items == [tmp_path / ("y" * MAX_LIST_CELL)] and skipped == []
+    # a header "path" is a header even when a file of that name sits beside the list
+    (tmp_path / "path").write_text("not media")
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    lst = tmp_path / "l.csv"
+    lst.write_text("path\nclip.mp4\n")
+    assert _read_list(lst) == ([tmp_path / "clip.mp4"], [])
+    # files in folders that are not media are counted, whatever comes before the folder
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("n")
+    (folder / ".hidden").write_text("h")
+    assert skipped_in_folders([tmp_path / "clip.mp4", folder]) == 1
+    paths, errors = expand_sources([lst])
+    assert paths == [tmp_path / "clip.mp4"] and errors == []

@@ -16,11 +16,19 @@ LIST_SUFFIXES = (".txt", ".csv", ".lst")
 MAX_LIST_CELL = 4096  # characters: longer than any path a file system takes; longer cells are skipped
 
 
+def _exists(p: Path) -> bool:
+    """``p.exists()``, False for a name the file system refuses (too long, a NUL byte)."""
+    try:
+        return p.exists()
+    except (OSError, ValueError):
+        return False
+
+
 def _read_list(path: Path) -> tuple[list[Path], list[str]]:
     """The paths a list names. Read defensively: a cell of any length never raises (csv's 131,072-character
     field limit is lifted, too-long items are left out), and ``~user`` that names no user stays literal."""
     base = path.parent
-    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    text = path.read_text(encoding="utf-8-sig", errors="replace")  # pragma: no mutate (codec names ignore case)
     if path.suffix.lower() == ".csv":
         limit = csv.field_size_limit()
         csv.field_size_limit(max(limit, len(text) + 1))
@@ -33,7 +41,7 @@ def _read_list(path: Path) -> tuple[list[Path], list[str]]:
         header = [c.strip().lower() for c in rows[0]]
         col = header.index("path") if "path" in header else 0
         # a header row is one whose first cell is not an existing path
-        body = rows[1:] if "path" in header or not (base / rows[0][0].strip()).exists() else rows
+        body = rows[1:] if "path" in header or not _exists(base / rows[0][0].strip()) else rows
         items = [r[col].strip() for r in body if len(r) > col and r[col].strip()]
     else:
         items = [ln.strip() for ln in text.splitlines()]
@@ -48,7 +56,7 @@ def _read_list(path: Path) -> tuple[list[Path], list[str]]:
             p = Path(item).expanduser()
         except RuntimeError:  # "~nosuchuser/…": no such home folder; keep the text as a relative path
             p = Path(item)
-        out.append(p if p.is_absolute() else base / p)
+        out.append(p if p.is_absolute() else base / p)  # pragma: no mutate (base / an absolute path is that path)
     return out, skipped
 
 
