@@ -163,6 +163,9 @@ def test_missing_and_odd_inputs_fail_early_without_stopping_the_others(tmp_path,
     assert "not a regular file" in errors[str(fifo)]
     st = _status(out)
     assert st == {"a.mp4": "done", "gone.mp4": "failed", "pipe.mp4": "failed"}
+    with ResultStore(out) as store:  # the reason is in the table too (batch-report's results.csv)
+        recorded = {r["name"]: r["error"] for r in store.rows()}
+    assert recorded["gone.mp4"] == errors[str(tmp_path / "gone.mp4")] and "not a regular file" in recorded["pipe.mp4"]
 
 
 def test_an_interrupted_batch_resumes_where_it_stopped(tmp_path, scripted):
@@ -722,3 +725,18 @@ def test_list_cells_of_any_length_and_a_file_named_path(tmp_path):
     assert skipped_in_folders([tmp_path / "clip.mp4", folder]) == 1
     paths, errors = expand_sources([lst])
     assert paths == [tmp_path / "clip.mp4"] and errors == []
+
+
+def test_a_duplicate_does_not_end_the_plan_and_a_rerun_counts_all_it_skips(tmp_path, scripted):
+    src = _inputs(tmp_path / "in", a="ok fake", a2="ok fake", b="fail", c="ok real")
+    lst = tmp_path / "order.txt"  # the copy of a comes before the others
+    lst.write_text("\n".join(str(src / n) for n in ("a.mp4", "a2.mp4", "b.mp4", "c.mp4")) + "\n")
+    out = tmp_path / "out"
+    s = run_archive([lst], out, CFG, BatchOptions(engine="thread"))
+    assert sorted(scripted.analysed) == ["a.mp4", "b.mp4", "c.mp4"] and (s.analysed, s.failed) == (2, 1)
+    rows = {r["name"]: r for r in ResultStore(out).rows()}
+    assert {n: r["size_bytes"] for n, r in rows.items()} == {n: (src / n).stat().st_size for n in rows}
+    events = []
+    s = run_archive([lst], out, CFG, BatchOptions(engine="thread"), on_event=lambda kind, **i: events.append((kind, i)))
+    assert (s.already_done, s.already_failed) == (2, 1)
+    assert next(i for k, i in events if k == "planned") == {"todo": 0, "skipped": 3}
