@@ -63,3 +63,32 @@ def test_image_report_has_an_image_layout(image_result, tmp_path):
     assert "0.00–0.00" not in html and "t=0.00 s" not in html
     assert "word-break:keep-all" in html  # headers wrap between words, never inside one
 
+
+
+# ------------------------------------------------------------------ mutation testing, 2026-12-07 (issue 21)
+
+
+def test_every_sampling_describes_itself_as_it_is_written():
+    from fakescope.media import Sampling
+
+    for text in ("even:8", "every:5", "all", "keyframes", "keyframes:3"):
+        assert Sampling.parse(text).describe() == text
+
+
+def test_heatmap_file_names_keep_only_safe_characters():
+    from fakescope.render.artifacts import _safe
+
+    assert _safe("gradcam++") == "gradcam++" and _safe("Ig.v2-b_x") == "Ig.v2-b_x"
+    assert _safe("a/b c:é") == "a_b_c__"
+
+
+def test_by_default_the_pictures_are_the_annotated_image_and_the_report_with_progress(image_result, tmp_path):
+    seen = []
+    write_artifacts(image_result, tmp_path, progress=lambda *a: seen.append(a))
+    assert (tmp_path / "annotated.png").is_file() and (tmp_path / "report.html").is_file()
+    assert not (tmp_path / "report.pdf").exists()  # a PDF only when asked
+    assert image_result.artifacts["annotated"] == "annotated.png"
+    assert seen and seen[0][:2] == (0, None)  # an image: no frame count to follow
+    with pytest.raises(ValueError) as e:
+        write_artifacts(image_result, tmp_path, heatmap_scale="max")
+    assert str(e.value) == "heatmap_scale must be one of shared, face, not 'max'"
