@@ -37,7 +37,7 @@ demo: setup samples
 
 test: setup samples
 	$(VENV)/bin/ruff check src tests bench scripts
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=20
 
 test-slow: setup samples
 	$(PY) -m pytest -q -m slow
