@@ -105,7 +105,46 @@ def test_weights_list_says_what_is_published_and_what_was_measured(home, tmp_pat
     assert mine["installed"] and mine["files"] == 1 and mine["architecture"] == "mesoinception4"
     assert mine["size"] == f"{_size(path.stat().st_size)} (at install)"
     assert (mine["sha256"], mine["accuracy"]) == ("recorded at install", "unknown (not in the catalogue)")
-    assert mine["licence"].startswith("unknown") and mine["restricted"] is False
+    assert mine["licence"] == "unknown (not in the catalogue: check the source's terms)" and not mine["restricted"]
+    assert mine["title"] == "mine.pth (not in the catalogue)" and sized["title"] == "sized"
+    assert sized["architecture"] == "meso4"
+    # an install from an older version whose manifest lacks the entry card and the source sizes
+    mf = home / "weights" / "mine" / "manifest.json"
+    old = json.loads(mf.read_text())
+    old.pop("entry")
+    for m in old["members"]:
+        m.pop("source_size")
+    mf.write_text(json.dumps(old))
+    mine = {r["name"]: r for r in list_rows()}["mine"]
+    assert (mine["title"], mine["licence"], mine["size"]) == ("", "unknown", "0 B (at install)")
+    old.pop("members")
+    mf.write_text(json.dumps(old))
+    mine = {r["name"]: r for r in list_rows()}["mine"]
+    assert (mine["files"], mine["size"]) == (0, "0 B (at install)")
+
+
+def test_verify_and_remove(home, tmp_path):
+    from fakescope.catalogue.install import remove, verify
+
+    for name in ("v1", "v2"):
+        path = tmp_path / f"{name}.pth"
+        path.write_bytes(meso_file())
+        add([path], name, format="deepfakebench")
+    assert verify() == {"v1": [], "v2": []} and verify(["v2"]) == {"v2": []}
+    (home / "weights" / "v1" / "member-0.safetensors").write_bytes(b"altered")
+    assert verify()["v1"] and verify(["v2"]) == {"v2": []}
+    (home / "downloads" / "v2").mkdir(parents=True)
+    (home / "downloads" / "v2" / "x.part").write_bytes(b"p")
+    assert remove("v2") == home / "weights" / "v2"
+    assert not (home / "weights" / "v2").exists() and not (home / "downloads" / "v2").exists()
+    assert not [p for p in (home / "weights").iterdir() if p.name.startswith(".removing")]  # nothing left behind
+    with pytest.raises(WeightsError) as e:
+        remove("v2")
+    assert str(e.value) == "v2 is not installed (installed: v1)"
+    remove("v1")
+    with pytest.raises(WeightsError) as e:
+        remove("v1")
+    assert str(e.value) == "v1 is not installed (installed: none)"
 
 
 def test_add_honours_the_format_and_architecture_it_is_given(home, tmp_path):

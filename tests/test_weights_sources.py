@@ -167,6 +167,9 @@ def test_html_without_a_confirmation_is_still_refused(server, home, tmp_path, mo
     _entry(tmp_path, monkeypatch, "t-login", [server.url + "/uc?export=download&id=1AbC"])
     r = _pull("t-login")
     assert r.exit_code == 1 and "HTML page" in r.output, r.output
+    text = " ".join(r.output.split())  # what to do instead, and the page's address
+    assert "download it in a browser and use `fakescope weights add FILE --name NAME`" in text
+    assert "/uc?export=download&id=1AbC" in text
     assert not (home / "weights" / "t-login").exists()
 
 
