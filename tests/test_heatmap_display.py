@@ -92,3 +92,11 @@ def test_by_default_the_pictures_are_the_annotated_image_and_the_report_with_pro
     with pytest.raises(ValueError) as e:
         write_artifacts(image_result, tmp_path, heatmap_scale="max")
     assert str(e.value) == "heatmap_scale must be one of shared, face, not 'max'"
+
+
+def test_maps_without_positive_evidence_show_nothing():
+    assert display_max([]) == 0.0  # nothing explained: nothing to scale
+    assert display_max([np.full((4, 4), -2.0)]) == 0.0  # only evidence against: a zero scale, not a negative one
+    for m in (np.zeros((3, 5)), np.full((3, 5), -1.0)):
+        shown = to_display(m)
+        assert shown.shape == (3, 5) and not shown.any()
