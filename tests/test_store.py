@@ -740,3 +740,14 @@ def test_a_duplicate_does_not_end_the_plan_and_a_rerun_counts_all_it_skips(tmp_p
     s = run_archive([lst], out, CFG, BatchOptions(engine="thread"), on_event=lambda kind, **i: events.append((kind, i)))
     assert (s.already_done, s.already_failed) == (2, 1)
     assert next(i for k, i in events if k == "planned") == {"todo": 0, "skipped": 3}
+
+
+def test_each_missing_input_keeps_its_row_and_a_link_is_its_target(tmp_path):
+    from fakescope.archive.sources import expand_sources
+
+    real = tmp_path / "a.mp4"
+    real.write_bytes(b"x")
+    link = tmp_path / "link.mp4"
+    link.symlink_to(real)
+    paths, errors = expand_sources([tmp_path / "gone1.mp4", tmp_path / "gone2.mp4", real, link])
+    assert paths == [tmp_path / "gone1.mp4", tmp_path / "gone2.mp4", real] and errors == []
