@@ -209,6 +209,8 @@ def _procs_with(text: str) -> list[int]:
 # ------------------------------------------------------------------------------------------ tests
 
 
+@pytest.mark.slow  # 95 s on 2 cores (the slowest default test); the process engine's agreement with analyze is
+# also checked by test_server_engines.py, failure isolation by test_cli.py's batch test
 def test_workers_match_analyze_and_isolate_failures(archive, tmp_path):
     inputs, ref = archive
     bad = tmp_path / "bad"
