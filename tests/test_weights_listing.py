@@ -263,3 +263,46 @@ def test_a_damaged_torch_file_named_as_an_entry_is_refused_not_installed(home, t
     with pytest.raises(WeightsError):
         add([bad], NAME, accept_licence=True)
     assert not (home / "weights" / NAME).exists()
+
+
+def test_the_first_install_pins_size_and_sha256_and_a_different_file_is_refused(home, tmp_path, monkeypatch):
+    """An entry whose project publishes no checksum (t-open: b.pth): the first verified file's size and sha256 are
+    recorded, and a later file of the same name must match them."""
+    import hashlib
+    import re
+
+    _catalogue(tmp_path, monkeypatch)
+    first = tmp_path / "one" / "b.pth"
+    first.parent.mkdir()
+    first.write_bytes(meso_file())
+    add([first], "t-open")
+    rec = json.loads((home / "recorded.json").read_text())
+    pinned = rec["t-open"]["b.pth"]
+    assert set(rec) == {"t-open"}
+    assert (pinned["size"], pinned["sha256"]) == (first.stat().st_size,
+                                                  hashlib.sha256(first.read_bytes()).hexdigest())  # fmt: skip
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", pinned["recorded"])
+    add([first], "t-open")  # the same file again: accepted, the record unchanged
+    assert json.loads((home / "recorded.json").read_text()) == rec
+    other = tmp_path / "two" / "b.pth"
+    other.parent.mkdir()
+    data = bytearray(first.read_bytes())
+    data[-1] ^= 1  # same size, other bytes
+    other.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match=r"^b\.pth: sha256 .* does not match the recorded on first download "):
+        add([other], "t-open")
+    other.write_bytes(bytes(data[:-1]))
+    with pytest.raises(WeightsError, match=rf"^b\.pth: truncated: {len(data) - 1} bytes, {len(data)} recorded"):
+        add([other], "t-open")
+    assert json.loads((home / "recorded.json").read_text()) == rec  # a refused file records nothing
+    # an entry whose checksum is published records nothing
+    assert "t-sized" not in rec
+
+
+def test_an_added_file_outside_the_catalogue_keeps_a_safe_name(home, tmp_path):
+    odd = tmp_path / ".hidden name (1).pth"
+    odd.write_bytes(meso_file())
+    inst = add([odd], "odd", format="deepfakebench")
+    manifest = json.loads((inst.path / "manifest.json").read_text())
+    assert manifest["members"][0]["source_file"] == "hidden_name__1_.pth"
+    assert manifest["entry"]["format"] == "deepfakebench"
