@@ -271,7 +271,8 @@ def _probe(path: Path, count_packets: bool = False) -> tuple[MediaInfo, bool]:
         if first.width * first.height > MAX_PIXELS:
             raise MediaError(f"{path}: video frames too large ({first.width}x{first.height} pixels)")
         width, height = first.width, first.height
-        if any(sd.type == av.sidedata.sidedata.Type.DISPLAYMATRIX for sd in first.side_data):
+        # PyAV ≤ 18.1.0 iterates side data as SideData objects, 18.1.1 as their Type keys: accept both
+        if any(getattr(sd, "type", sd) == av.sidedata.sidedata.Type.DISPLAYMATRIX for sd in first.side_data):
             rotation = _rotation_from_degrees(first.rotation)
         else:
             rotation = _stream_rotation_tag(stream) or 0
