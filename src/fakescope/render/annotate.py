@@ -98,11 +98,16 @@ def _blend_aligned(out: np.ndarray, hm: np.ndarray, m, shift: np.ndarray, alpha:
     roi = np.hstack([m[:, :2], m[:, 2:] + m[:, :2] @ np.array([[x1], [y1]], np.float64)])  # ROI pixel → map
     part = cv2.warpAffine(hm.astype(np.float32), roi, (x2 - x1, y2 - y1), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    part = np.clip(part, 0, 1)
+    _blend(out, y1, y2, x1, x2, np.clip(part, 0, 1), alpha)
+    return True
+
+
+def _blend(out: np.ndarray, y1: int, y2: int, x1: int, x2: int, part: np.ndarray, alpha: float) -> None:
+    """Blend the [0, 1] map ``part`` into ``out[y1:y2, x1:x2]`` (in place), per-pixel alpha ∝ the map, so weak
+    evidence leaves the face visible."""
     a = (alpha * part)[..., None]
     region = out[y1:y2, x1:x2].astype(np.float32)
     out[y1:y2, x1:x2] = (region * (1 - a) + colorize(part, vmax=1.0) * a + 0.5).astype(np.uint8)
-    return True
 
 
 def draw_frame(
@@ -138,10 +143,7 @@ def draw_frame(
             if cx2 > cx1 and cy2 > cy1:
                 full = cv2.resize(hm.astype(np.float32), (sx2 - sx1, sy2 - sy1), interpolation=cv2.INTER_LINEAR)
                 part = np.clip(full[cy1 - sy1 : cy2 - sy1, cx1 - sx1 : cx2 - sx1], 0, 1)
-                # per-pixel alpha ∝ the map, so weak evidence leaves the face visible
-                a = (alpha * part)[..., None]
-                region = out[cy1:cy2, cx1:cx2].astype(np.float32)
-                out[cy1:cy2, cx1:cx2] = (region * (1 - a) + colorize(part, vmax=1.0) * a + 0.5).astype(np.uint8)
+                _blend(out, cy1, cy2, cx1, cx2, part, alpha)
                 drew_heatmap = True
         colour = COLOURS[labels.get(tid, "inconclusive")]
         x1, y1, x2, y2 = (int(round(v)) for v in box)

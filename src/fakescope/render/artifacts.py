@@ -88,12 +88,12 @@ def write_artifacts(
     key_frames: dict[int, np.ndarray] = {}  # annotated frames the report embeds (it must stand alone)
     if annotate:
         first = result.explanations[0].method if result.explanations else None
-        heat = {
-            (e["frame_index"], e["track_id"]): (to_display(e["maps"][first], scales.get(first))
-                                                if e.get("transform") is None
-                                                else (to_display(e["maps"][first], scales.get(first)), e["transform"]))
-            for e in explained if first in e["maps"]
-        }
+        heat = {}  # a map, or (map, frame → map affine) for an aligned crop (render.annotate.draw_frame)
+        for e in explained:
+            if first in e["maps"]:
+                shown = to_display(e["maps"][first], scales.get(first))
+                tr = e.get("transform")
+                heat[(e["frame_index"], e["track_id"])] = shown if tr is None else (shown, tr)
         caption = f"heatmap: {first} ({'shared scale' if first in scales else 'each face scaled alone'})" if heat \
             else None
         if result.input.kind == "video":

@@ -117,6 +117,8 @@ class ExplainStage:
         done_maps, total_maps = 0, len(x) * len(cfg.explain)
         if progress:
             progress(0, total_maps, "explain")
+        for e, face in zip(explained, faces, strict=True):  # an aligned crop's frame → crop affine, once per face
+            e["transform"] = self._transform(member, face)
         for method in cfg.explain:
             maps = []
             for start in range(0, len(x), cfg.batch_size):
@@ -130,7 +132,7 @@ class ExplainStage:
             checks = self.faithfulness(x, all_maps, method, member.model)
             for e, face, m, chk in zip(explained, faces, all_maps, checks, strict=True):
                 e["maps"][method] = m
-                tr = e.setdefault("transform", self._transform(member, face))
+                tr = e["transform"]
                 records.append(
                     ExplanationRecord(
                         frame_index=e["frame_index"],
