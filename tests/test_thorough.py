@@ -23,14 +23,6 @@ from fakescope.thorough import THOROUGH_FRAMES, NoPublishedDetector, strongest_i
 runner = CliRunner()
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    h = tmp_path / "home"
-    monkeypatch.setenv("FAKESCOPE_HOME", str(h))
-    monkeypatch.delenv("FAKESCOPE_WEIGHTS_CATALOGUE", raising=False)
-    return h
-
-
 def _run(*args):
     return runner.invoke(app, [str(a) for a in args])
 

@@ -155,15 +155,6 @@ def server():
     srv.server_close()
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    h = tmp_path / "home"
-    monkeypatch.setenv("FAKESCOPE_HOME", str(h))
-    monkeypatch.delenv("FAKESCOPE_WEIGHTS_MIRROR", raising=False)
-    monkeypatch.delenv("FAKESCOPE_WEIGHTS_CATALOGUE", raising=False)
-    return h
-
-
 def _catalogue(tmp_path, monkeypatch, text: str) -> None:
     path = tmp_path / "extra.toml"
     path.write_text(text)

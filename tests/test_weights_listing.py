@@ -11,20 +11,12 @@ import torch
 from safetensors.torch import save_file
 from test_convert_clip_vit import gend_state_dict
 from test_weights import NAME, meso_file
+from test_weights import _catalogue as _write_catalogue
 
 from fakescope.catalogue.download import DownloadError, fetch, source_for
 from fakescope.catalogue.entries import get_entry
 from fakescope.catalogue.install import LicenceNotAccepted, _accuracy, _size, add, list_rows
 from fakescope.errors import UnknownNameError, WeightsError
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    h = tmp_path / "home"
-    monkeypatch.setenv("FAKESCOPE_HOME", str(h))
-    monkeypatch.delenv("FAKESCOPE_WEIGHTS_MIRROR", raising=False)
-    monkeypatch.delenv("FAKESCOPE_WEIGHTS_CATALOGUE", raising=False)
-    return h
 
 
 @pytest.mark.parametrize(("n", "text"), [
@@ -55,9 +47,12 @@ def test_the_quoted_number_is_the_best_cross_dataset_one():
     assert _accuracy([{"metric": "AUC"}]) == "AUC ? on ? (authors')"
 
 
-def _catalogue(tmp_path, monkeypatch) -> None:
-    cat = tmp_path / "extra.toml"
-    cat.write_text("""
+def _catalogue(tmp_path, monkeypatch, text: str | None = None) -> None:
+    """An extra catalogue file (FAKESCOPE_WEIGHTS_CATALOGUE): ``text``, by default the entries t-sized and t-open."""
+    _write_catalogue(tmp_path, monkeypatch, _ENTRIES if text is None else text)
+
+
+_ENTRIES = """
 [[weights]]
 name = "t-sized"
 title = "sized"
@@ -80,8 +75,7 @@ licence = "MIT"
 [[weights.files]]
 file = "b.pth"
 url = "https://example.invalid/b.pth"
-""")
-    monkeypatch.setenv("FAKESCOPE_WEIGHTS_CATALOGUE", str(cat))
+"""
 
 
 def test_weights_list_says_what_is_published_and_what_was_measured(home, tmp_path, monkeypatch):
@@ -180,8 +174,7 @@ def test_add_for_a_catalogue_entry_checks_its_files_and_licence(home, tmp_path):
 
 
 def test_add_for_a_several_file_entry_names_what_is_missing(home, tmp_path, monkeypatch):
-    cat = tmp_path / "pair.toml"
-    cat.write_text("""
+    _catalogue(tmp_path, monkeypatch, """
 [[weights]]
 name = "t-pair"
 title = "two files"
@@ -195,7 +188,6 @@ url = "https://example.invalid/one.pth"
 file = "two.pth"
 url = "https://example.invalid/two.pth"
 """)
-    monkeypatch.setenv("FAKESCOPE_WEIGHTS_CATALOGUE", str(cat))
     one, stray = tmp_path / "one.pth", tmp_path / "three.pth"
     one.write_bytes(meso_file())
     stray.write_bytes(meso_file())

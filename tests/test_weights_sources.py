@@ -91,14 +91,6 @@ def server():
     srv.server_close()
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    h = tmp_path / "home"
-    monkeypatch.setenv("FAKESCOPE_HOME", str(h))
-    monkeypatch.delenv("FAKESCOPE_WEIGHTS_MIRROR", raising=False)
-    return h
-
-
 def _entry(tmp_path, monkeypatch, name: str, urls: list[str], sha256: str | None = None) -> None:
     extra = f'\nsha256 = "{sha256}"' if sha256 else ""
     (tmp_path / "extra.toml").write_text(f"""
