@@ -102,6 +102,15 @@ class _Hostile(BaseHTTPRequestHandler):
             return self._send(200, data)
         if path == "/no-range.pth":  # ignores Range: the whole file with 200
             return self._send(200, data)
+        if path == "/expiring.pth":  # a signed URL that expires: half the body, then 403 for the resume
+            if rng:
+                return self._send(403, b"Request has expired")
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.close_connection = True
+            return
         if path == "/416.pth":
             if rng:
                 return self._send(416, b"", extra={"Content-Range": f"bytes */{len(data)}"})
@@ -118,6 +127,13 @@ class _Hostile(BaseHTTPRequestHandler):
             return self._send(200, b"<!DOCTYPE html><html><body>Virus scan warning</body></html>" + b" " * 5000)
         if path == "/html.pth":
             return self._send(200, b"<html>quota exceeded</html>", ctype="text/html; charset=utf-8")
+        if path == "/quota.pth":  # an HTML page only its Content-Type tells apart (no tag at its start)
+            return self._send(200, b"Too many users have viewed or downloaded this file recently.",
+                              ctype="Text/HTML; charset=UTF-8")
+        if path == "/no-python.pth":  # hosts that turn away Python's default User-Agent (bots)
+            if self.headers.get("User-Agent", "").startswith("Python-urllib"):
+                return self._send(403, b"bots not welcome")
+            return self._send(200, data)
         if path == "/error500":
             return self._send(500, b"boom")
         if path == "/markup-reason":
@@ -174,12 +190,16 @@ def _one_line_error(r) -> str:
 # ----------------------------------------------------------------------------- download (library)
 
 
-def test_a_stalled_body_is_resumed_where_it_stopped(hostile, tmp_path):
+def test_a_stalled_body_is_resumed_where_it_stopped(hostile, tmp_path, caplog):
     part = tmp_path / "x.part"
     t0 = time.monotonic()
-    fetch(hostile.url + "stall.pth", part, timeout=0.5, retries=2)
+    with caplog.at_level("INFO", logger="fakescope"):
+        fetch(hostile.url + "stall.pth", part, timeout=0.5, retries=2)
     assert _sha(part) == SHA and time.monotonic() - t0 < 30
     assert hostile.log[1] == ("/stall.pth", f"bytes={len(BODY) // 2}-")  # asked for the rest only
+    # what `fakescope -v weights pull` shows of it
+    assert [r.getMessage() for r in caplog.records if "interrupted" in r.getMessage()] == [
+        f"{hostile.url}stall.pth: interrupted (timed out); resuming (attempt 2 of 3)"]
 
 
 def test_a_stall_past_every_retry_keeps_the_part_for_the_next_pull(hostile, tmp_path):
@@ -192,9 +212,16 @@ def test_a_stall_past_every_retry_keeps_the_part_for_the_next_pull(hostile, tmp_
     assert _sha(part) == SHA
 
 
+def test_a_host_that_turns_away_python_gets_fakescope_s_name(hostile, tmp_path):
+    part = tmp_path / "x.part"
+    fetch(hostile.url + "no-python.pth", part, timeout=5)
+    assert _sha(part) == SHA
+
+
 def test_a_silent_server_times_out_instead_of_hanging(hostile, tmp_path):
     part = tmp_path / "x.part"
-    with pytest.raises(DownloadError, match="silent.pth"):
+    with pytest.raises(DownloadError, match=r"silent\.pth: download interrupted after 0 bytes "
+                                            r"\(timed out\); run the same pull again to resume$"):
         fetch(hostile.url + "silent.pth", part, timeout=0.3, retries=1)
     assert not part.exists() or part.stat().st_size == 0
 
@@ -203,6 +230,47 @@ def test_a_body_shorter_than_announced_is_resumed(hostile, tmp_path):
     part = tmp_path / "x.part"
     fetch(hostile.url + "short.pth", part, timeout=5, retries=2)
     assert _sha(part) == SHA and hostile.log[1][1] == f"bytes={len(BODY) // 3}-"
+
+
+def test_a_body_cut_short_past_every_retry_says_so_and_keeps_the_part(hostile, tmp_path):
+    part = tmp_path / "x.part"
+    with pytest.raises(DownloadInterrupted, match=rf"short\.pth: download interrupted after {len(BODY) // 3} bytes "
+                                                  r"\(connection closed before the end of the file\); run the same "
+                                                  r"pull again to resume$"):
+        fetch(hostile.url + "short.pth", part, timeout=5, retries=0)
+    assert part.read_bytes() == BODY[: len(BODY) // 3]
+
+
+def test_a_refused_resume_is_an_error_not_a_restart(hostile, tmp_path):
+    """The origin answers the resume with 403 (its signed URL expired): the user is told, instead of the
+    download starting over and over."""
+    part = tmp_path / "x.part"
+    with pytest.raises(DownloadError, match=r"expiring\.pth: HTTP 403 Forbidden$"):
+        fetch(hostile.url + "expiring.pth", part, timeout=5, retries=3)
+    assert [r for _, r in hostile.log] == [None, f"bytes={len(BODY) // 2}-"]
+
+
+def test_a_stale_part_past_the_end_and_no_retry_left_names_the_416(hostile, tmp_path):
+    part = tmp_path / "x.part"
+    part.write_bytes(b"\xff" * (len(BODY) + 10))
+    with pytest.raises(DownloadInterrupted, match=r"after 0 bytes \(HTTP Error 416: Requested Range Not Satisfiable\)"):
+        fetch(hostile.url + "416.pth", part, timeout=5, retries=0)
+    assert not part.exists()  # the stale part is gone: the next pull starts afresh
+
+
+def test_a_closed_port_says_cannot_connect_and_why(tmp_path):
+    from conftest import free_port
+
+    port = free_port()
+    with pytest.raises(DownloadError, match=rf"^http://127\.0\.0\.1:{port}/w\.pth: cannot connect "
+                                            r"\(\[Errno 111\] Connection refused\)$"):
+        fetch(f"http://127.0.0.1:{port}/w.pth", tmp_path / "x.part", timeout=5, retries=0)
+
+
+def test_an_http_download_reports_its_progress(hostile, tmp_path):
+    seen = []
+    fetch(hostile.url + "ok.pth", tmp_path / "x.part", timeout=5, progress=lambda d, t: seen.append((d, t)))
+    assert seen and seen[-1] == (len(BODY), len(BODY)) and all(t == len(BODY) for _, t in seen)
 
 
 def test_an_announced_size_past_the_cap_is_refused_before_reading(hostile, tmp_path):
@@ -247,10 +315,12 @@ def test_redirects_are_followed_but_not_into_loops_or_local_files(hostile, tmp_p
     assert not part.exists()
 
 
-@pytest.mark.parametrize("path", ["html.pth", "html-as-binary.pth"])
+@pytest.mark.parametrize("path", ["html.pth", "html-as-binary.pth", "quota.pth"])
 def test_html_pages_are_refused_whatever_their_content_type(hostile, tmp_path, path):
     part = tmp_path / "x.part"
-    with pytest.raises(DownloadError, match="sent an HTML page, not a checkpoint"):
+    with pytest.raises(DownloadError, match=r"sent an HTML page, not a checkpoint \(a login, download-quota or "
+                                            r"virus-scan page\?\); download it in a browser and use `fakescope "
+                                            r"weights add FILE --name NAME`$"):
         fetch(hostile.url + path, part, timeout=5)
     assert not part.exists()
     assert looks_like_html(b"  \n<!DOCTYPE HTML>") and not looks_like_html(b"PK\x03\x04<html>")

@@ -250,6 +250,19 @@ def test_pull_url_outside_the_catalogue_and_hash_in_file_name(server, home):
     r = _run("weights", "pull", "--url", server.url + bad, "--name", "misnamed")
     assert r.exit_code == 1 and "sha256" in r.output and "file name" in r.output
     _nothing_installed(home, "misnamed")
+    # --sha256: checked where it enters (64 hex digits), in either letter case
+    requests = len(server.log)
+    for wrong in ("xyz", "ab" * 31, "g" * 64):
+        r = _run("weights", "pull", "--url", server.url + "x.pth", "--name", "given", "--sha256", wrong)
+        assert r.exit_code == 2 and "--sha256 must be 64 hexadecimal digits" in r.output, r.output
+        assert len(r.output.strip().splitlines()) == 1
+    assert len(server.log) == requests  # nothing downloaded
+    r = _run("weights", "pull", "--url", server.url + "x.pth", "--name", "given", "--format", "deepfakebench",
+             "--sha256", digest.upper())  # fmt: skip
+    assert r.exit_code == 0, r.output
+    r = _run("weights", "pull", "--url", server.url + "x.pth", "--name", "given2", "--format", "deepfakebench",
+             "--sha256", "0" * 64)  # fmt: skip
+    assert r.exit_code == 1 and "does not match the given 0000000000000000" in r.output, r.output
 
 
 def test_add_offline(home, tmp_path):
@@ -326,7 +339,9 @@ size = {len(data)}
         (["--url", server.url + "page.pth", "--name", "t-page"], "HTML"),
         (["--url", server.url + "quota.pth", "--name", "t-quota"], "HTML"),
         (["--url", server.url + "short.pth", "--name", "t-cut", "--format", "deepfakebench"], "cannot read"),
-        (["--url", server.url + "hostile.pth", "--name", "t-hostile"], "code execution"),
+        (["--url", server.url + "hostile.pth", "--name", "t-hostile"],
+         "hostile.pth: refused: a pickled Python object that needs code execution to load; fakescope weights never "
+         "unpickles code"),
         (["--url", server.url + "absent.pth", "--name", "t-404"], "404"),
     ]
     for args, message in cases:

@@ -64,8 +64,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        body, ctype = (value.encode(), "text/html; charset=utf-8") if kind == "html" else (value,
-                                                                                          "application/octet-stream")
+        if kind in ("html", "html-bytes"):  # a page as text (sent in UTF-8) or as the bytes to send
+            body, ctype = (value.encode() if kind == "html" else value), "text/html"
+        else:
+            body, ctype = value, "application/octet-stream"
         start = 0
         rng = self.headers.get("Range")
         if rng and kind == "file":
@@ -136,11 +138,21 @@ def test_hugging_face_resolve_redirect_to_a_cdn(server, home, tmp_path, monkeypa
     _same_logits("t-hf")
 
 
-@pytest.mark.parametrize("page", ["form", "link"])
+@pytest.mark.parametrize("page", ["form", "link", "latin-1 relative form", "redirected relative form"])
 def test_google_drive_virus_scan_page_is_confirmed(server, home, tmp_path, monkeypatch, page):
     data = gend_bytes()
     if page == "form":  # today's page: a form posting to drive.usercontent.google.com/download
         server.routes["/uc"] = ("html", DRIVE_PAGE.format(action=server.url + "/download"))
+        server.routes["/download"] = ("file", data)
+        want = "/download?id=1AbC-xyz_9&export=download&confirm=t&uuid=6f1e%26x"
+    elif page == "redirected relative form":  # the page sits where a redirect led: its action is relative to that
+        server.routes["/uc"] = ("redirect", server.url + "/drive/uc")
+        server.routes["/drive/uc"] = ("html", DRIVE_PAGE.format(action="download"))
+        server.routes["/drive/download"] = ("file", data)
+        want = "/drive/download?id=1AbC-xyz_9&export=download&confirm=t&uuid=6f1e%26x"
+    elif page == "latin-1 relative form":  # a page not in UTF-8 (a file name "modèle"), its action relative
+        server.routes["/uc"] = ("html-bytes", DRIVE_PAGE.replace("model.safetensors (1.2G)", "modèle (1.2G)")
+                                .format(action="download").encode("latin-1"))
         server.routes["/download"] = ("file", data)
         want = "/download?id=1AbC-xyz_9&export=download&confirm=t&uuid=6f1e%26x"
     else:  # the older page: a link carrying confirm=
@@ -150,7 +162,7 @@ def test_google_drive_virus_scan_page_is_confirmed(server, home, tmp_path, monke
     _entry(tmp_path, monkeypatch, "t-drive", [server.url + "/uc?export=download&id=1AbC"])
     r = _pull("t-drive")
     assert r.exit_code == 0, r.output
-    assert server.log == ["/uc?export=download&id=1AbC", want]
+    assert server.log == ["/uc?export=download&id=1AbC", *(["/drive/uc"] if "redirected" in page else []), want]
     _same_logits("t-drive")
 
 
@@ -222,3 +234,27 @@ def test_shipped_catalogue_uses_direct_download_forms():
     gend = load_catalogue()["gend-clip-l14"]
     assert gend.files[0].sha256 and gend.files[0].size == 1215928160
     assert gend.format == "gend" and gend.restriction
+
+
+@pytest.mark.parametrize(("form", "want"), [
+    # Drive's page: hidden fields in order (an input with no type counts as hidden, an empty value is kept;
+    # buttons, text boxes and nameless inputs are not sent), the relative action joined to the page's URL
+    ('<form id="download-form" action="/download" method="get"><input type="submit" name="go" value="Download">'
+     '<input type="hidden" name="id" value="1AbC"><input name="export" value="download">'
+     '<input type="text" name="q" value="typed"><input type="hidden" value="nameless">'
+     '<INPUT TYPE="HIDDEN" NAME="confirm" VALUE="t"><input type="hidden" name="uuid"></form>',
+     "https://drive.google.com/download?id=1AbC&export=download&confirm=t&uuid="),
+    # an action that already has a query: the fields are appended with '&'
+    ('<form id="download-form" action="https://drive.usercontent.google.com/download?authuser=0">'
+     '<input type="hidden" name="id" value="1AbC"></form>',
+     "https://drive.usercontent.google.com/download?authuser=0&id=1AbC"),
+    # a form without hidden fields, or without an action, is not a download form; a confirm link is used instead
+    ('<form id="download-form" action="/download"><input type="submit" name="go" value="x"></form>'
+     '<a href="/uc?export=download&amp;confirm=Xy&amp;id=1AbC">Download anyway</a>',
+     "https://drive.google.com/uc?export=download&confirm=Xy&id=1AbC"),
+    ('<form id="download-form"><input type="hidden" name="id" value="1AbC"></form>', None),
+])  # fmt: skip
+def test_the_download_behind_a_confirmation_page(form, want):
+    """What `weights pull` fetches after Google Drive's "can't scan for viruses" page: exactly the form's
+    submission a browser would make (or the page's confirm link); None (refused) when there is neither."""
+    assert confirm_url(f"<html><body>{form}</body></html>", "https://drive.google.com/uc?id=1AbC") == want

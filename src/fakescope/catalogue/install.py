@@ -83,9 +83,10 @@ def _confined(root: Path, name: str) -> Path:
     return path
 
 
-def adhoc_entry(name: str, file: str, url: str = "", format: str = "auto", arch: str | None = None,
+def adhoc_entry(name: str, file: str, url: str, format: str, arch: str | None = None,
                 sha256: str | None = None) -> CatalogueEntry:  # fmt: skip
-    """An entry for a file outside the catalogue (``pull --url`` / ``add``)."""
+    """An entry for a file outside the catalogue (``pull --url`` / ``add``): ``url`` is "" for a local file,
+    ``format`` "auto" to detect it."""
     from ..models.convert.icpr2020 import sha256_from_file_name
 
     # the file name comes from outside text (a URL, a path): keep it one plain path component
@@ -94,7 +95,7 @@ def adhoc_entry(name: str, file: str, url: str = "", format: str = "auto", arch:
     return CatalogueEntry(
         name=check_name(name),
         title=f"{file} (not in the catalogue)",
-        files=(CatalogueFile(file=file, url=url, sha256=(sha256 or from_name or None),
+        files=(CatalogueFile(file=file, url=url, sha256=((sha256 or "").lower() or from_name or None),
                              sha256_source="given" if sha256 else ("file name" if from_name else "")),),  # fmt: skip
         format=format,
         architecture=arch,

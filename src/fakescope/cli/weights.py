@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -126,6 +127,8 @@ def pull(
         raise _fail("name a catalogue entry (fakescope weights list), or --url URL --name NAME", 2)
     if url and len(targets) != 1:
         raise _fail("--url pulls one file: give one NAME", 2)
+    if sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+        raise _fail(f"--sha256 must be 64 hexadecimal digits (a SHA-256 checksum), not {sha256!r}", 2)
     try:
         catalogue = load_catalogue()
         entries = []
