@@ -290,7 +290,8 @@ def test_a_body_without_length_is_capped_to_the_byte(hostile, tmp_path):
     fetch(hostile.url + "nolength-1000", part, timeout=5, retries=0, max_bytes=1000)  # exactly the cap: fine
     assert part.read_bytes() == BODY[:1000]
     part.unlink()
-    with pytest.raises(DownloadError, match="larger than 1000 bytes"):
+    with pytest.raises(DownloadError, match=r"/nolength-1001: larger than 1000 bytes \(the published size, or "
+                                            r"FAKESCOPE_MAX_DOWNLOAD\): refused$"):
         fetch(hostile.url + "nolength-1001", part, timeout=5, retries=0, max_bytes=1000)
     assert not part.exists()
 
@@ -324,6 +325,8 @@ def test_html_pages_are_refused_whatever_their_content_type(hostile, tmp_path, p
         fetch(hostile.url + path, part, timeout=5)
     assert not part.exists()
     assert looks_like_html(b"  \n<!DOCTYPE HTML>") and not looks_like_html(b"PK\x03\x04<html>")
+    for start in (b"<html lang=en>", b"<HEAD>", b"<!-- sign-in -->", b'<meta charset="utf-8">', b"<Body>"):
+        assert looks_like_html(start), start
 
 
 def test_server_errors_are_final_not_retried(hostile, tmp_path):

@@ -261,6 +261,15 @@ def test_a_mirror_is_a_url_base_or_a_folder():
     assert source_for("f.pth", "", "https://m.example/MIX/") == "https://m.example/MIX/f.pth"  # only '/' trimmed
 
 
+def test_a_mirror_folder_whose_path_looks_like_a_url(tmp_path):
+    """A local mirror folder may have '%' or '#' in its name: it is a path, never parsed as a URL."""
+    folder = tmp_path / "100% #1"
+    folder.mkdir()
+    (folder / "w.pth").write_bytes(b"weights")
+    part = fetch(source_for("w.pth", "https://origin/w.pth", str(folder)), tmp_path / "w.part")
+    assert part.read_bytes() == b"weights"
+
+
 def test_a_local_copy_is_capped_resumed_and_restarted(tmp_path):
     src = tmp_path / "w.pth"
     data = bytes(range(256)) * 4  # 1024 bytes
@@ -722,3 +731,42 @@ def test_a_damaged_record_of_first_downloads_is_named(home, tmp_path, monkeypatc
     r = CliRunner().invoke(app, ["weights", "list"])
     assert r.exit_code != 0 and "Traceback" not in r.output
     assert "recorded.json: damaged (" in r.output.replace("\n", ""), r.output
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('file = "a/b.pth"', r"names the file 'a/b\.pth', which is not a plain file name \(letters, digits, '-', '_', "
+                         r"'\.'; no '/', no leading '\.'\)$"),
+    ('file = "a.pth"\n[[weights.files]]\nfile = "b.pth"', r"has 2 files but no combine rule \(mean-probability\)$"),
+    ('file = "a.pth"\nsha265 = "ab"', r"malformed \(ValueError: unknown file field\(s\) sha265\)$"),
+    ('file = "a.pth"\n[[weights]]\nname = "t-ok"\ntitle = "y"\nlicnce = "MIT"\nfiles = [{ file = "b.pth" }]',
+     r"'t-ok' is malformed \(ValueError: unknown field\(s\) licnce\)$"),
+])  # fmt: skip
+def test_a_catalogue_mistake_is_named(home, tmp_path, monkeypatch, text, message):
+    """What the author of an organisation's catalogue file reads when an entry is wrong."""
+    from fakescope.catalogue.entries import load_catalogue
+    from fakescope.errors import FakescopeError
+
+    _catalogue(tmp_path, monkeypatch, f'[[weights]]\nname = "t-bad"\ntitle = "x"\n[[weights.files]]\n{text}\n')
+    with pytest.raises(FakescopeError, match=message):
+        load_catalogue()
+
+
+def test_a_file_with_only_fallback_urls(home, tmp_path, monkeypatch):
+    _catalogue(tmp_path, monkeypatch, """
+[[weights]]
+name = "t-fb"
+title = "fallbacks only"
+[[weights.files]]
+file = "a.pth"
+fallbacks = ["https://one.invalid/a.pth", "https://two.invalid/a.pth"]
+
+[[weights]]
+name = "t-both"
+title = "url and fallbacks"
+[[weights.files]]
+file = "a.pth"
+url = "https://one.invalid/a.pth"
+fallbacks = ["https://two.invalid/a.pth", "https://one.invalid/a.pth"]
+""")
+    assert get_entry("t-fb").files[0].urls == ("https://one.invalid/a.pth", "https://two.invalid/a.pth")
+    assert get_entry("t-both").files[0].urls == ("https://one.invalid/a.pth", "https://two.invalid/a.pth")

@@ -217,6 +217,9 @@ def test_direct_urls_of_the_hosts():
         "https://huggingface.co/u/r/resolve/main/model.safetensors")
     plain = "https://github.com/SCLBD/DeepfakeBench/releases/download/v1.0.1/ucf_best.pth"
     assert direct_url(plain) == plain
+    assert direct_url("https://hf.co/u/r/blob/main/m.safetensors") == "https://hf.co/u/r/resolve/main/m.safetensors"
+    assert direct_url("https://HuggingFace.co/u/r/blob/main/m.safetensors") == (
+        "https://HuggingFace.co/u/r/resolve/main/m.safetensors")
     assert confirm_url(LOGIN_PAGE, "https://drive.google.com/uc") is None
 
 
@@ -258,3 +261,14 @@ def test_the_download_behind_a_confirmation_page(form, want):
     """What `weights pull` fetches after Google Drive's "can't scan for viruses" page: exactly the form's
     submission a browser would make (or the page's confirm link); None (refused) when there is neither."""
     assert confirm_url(f"<html><body>{form}</body></html>", "https://drive.google.com/uc?id=1AbC") == want
+
+
+def test_pull_of_a_catalogue_entry_with_another_format(server, home, tmp_path, monkeypatch):
+    """`weights pull NAME --format F` converts with F, not the entry's own format."""
+    data = gend_bytes()
+    server.routes["/m.safetensors"] = ("file", data)
+    _entry(tmp_path, monkeypatch, "t-fmt", [server.url + "/m.safetensors"])
+    r = _pull("t-fmt", "--format", "gend-linear")
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((home / "weights" / "t-fmt" / "manifest.json").read_text())
+    assert manifest["members"][0]["source_format"] == "gend-linear" and manifest["model_kwargs"]["l2_normalize"] is False

@@ -128,8 +128,14 @@ def _urls(f: dict) -> list[str]:
     return [u for u in [*first, *extra] if u]
 
 
+_FILE_FIELDS = frozenset({"file", "url", "fallbacks", "size", "sha256", "sha256_source"})
+
+
 def _entry(raw: dict, where: Path) -> CatalogueEntry:
     try:
+        for f in raw["files"]:  # a misspelt field (e.g. "sha265") would silently drop a check
+            if set(f) - _FILE_FIELDS:
+                raise ValueError(f"unknown file field(s) {', '.join(sorted(set(f) - _FILE_FIELDS))}")
         files = tuple(
             CatalogueFile(
                 file=str(f["file"]),

@@ -111,7 +111,7 @@ def pull(
     name: Annotated[str | None, typer.Option("--name", help="Name to install a --url file under.")] = None,
     fmt: FormatOpt = None,
     arch: ArchOpt = None,
-    sha256: Annotated[str | None, typer.Option(help="Expected sha256 of a --url file.")] = None,
+    sha256: Annotated[str | None, typer.Option(help="Expected sha256 of a --url file (64 hex digits).")] = None,
     accept_licence: AcceptLicence = False,
     retries: Annotated[int, typer.Option(min=0, help="Resume attempts after a broken connection.")] = 3,
     force: Annotated[bool, typer.Option("--force", help="Pull again even if installed and intact.")] = False,
