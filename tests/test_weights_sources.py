@@ -271,4 +271,5 @@ def test_pull_of_a_catalogue_entry_with_another_format(server, home, tmp_path, m
     r = _pull("t-fmt", "--format", "gend-linear")
     assert r.exit_code == 0, r.output
     manifest = json.loads((home / "weights" / "t-fmt" / "manifest.json").read_text())
-    assert manifest["members"][0]["source_format"] == "gend-linear" and manifest["model_kwargs"]["l2_normalize"] is False
+    assert manifest["members"][0]["source_format"] == "gend-linear"
+    assert manifest["model_kwargs"]["l2_normalize"] is False
