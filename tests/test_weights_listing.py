@@ -770,3 +770,26 @@ fallbacks = ["https://two.invalid/a.pth", "https://one.invalid/a.pth"]
 """)
     assert get_entry("t-fb").files[0].urls == ("https://one.invalid/a.pth", "https://two.invalid/a.pth")
     assert get_entry("t-both").files[0].urls == ("https://one.invalid/a.pth", "https://two.invalid/a.pth")
+
+
+def test_extra_catalogue_files_empty_or_in_a_folder_with_spaces(home, tmp_path, monkeypatch):
+    """FAKESCOPE_WEIGHTS_CATALOGUE lists files separated by the path separator (not by spaces); a file with no
+    entry yet is fine."""
+    import os
+
+    from fakescope.catalogue.entries import CATALOGUE_PATH, _read, load_catalogue
+
+    folder = tmp_path / "shared drive"
+    folder.mkdir()
+    (folder / "org.toml").write_text(_ENTRIES)
+    (folder / "empty.toml").write_text("# no entries yet\n")
+    monkeypatch.setenv("FAKESCOPE_WEIGHTS_CATALOGUE", os.pathsep.join([str(folder / "empty.toml"),
+                                                                        str(folder / "org.toml")]))  # fmt: skip
+    names = set(load_catalogue())
+    assert {"t-sized", "t-open"} <= names and len(names) == len(_read(CATALOGUE_PATH)) + 2
+
+
+def test_names_up_to_200_characters_are_valid():
+    from fakescope.catalogue.entries import MAX_NAME, valid_name
+
+    assert MAX_NAME == 200 and valid_name("a" * 200) and not valid_name("a" * 201)
