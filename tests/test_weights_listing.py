@@ -4,7 +4,11 @@ the catalogue's decision code (mutation group "catalogue", issue 21)."""
 
 from __future__ import annotations
 
+import calendar
+import contextlib
 import json
+import os
+import time
 
 import pytest
 import torch
@@ -45,6 +49,27 @@ def test_the_quoted_number_is_the_best_cross_dataset_one():
                       {"dataset": "CDF", "metric": "AUC", "value": 0.7}]) == "AUC 0.70 on CDF (authors')"
     assert _accuracy([{"value": 0.5}]) == "? 0.50 on ? (authors')"
     assert _accuracy([{"metric": "AUC"}]) == "AUC ? on ? (authors')"
+
+
+@contextlib.contextmanager
+def _clock_14_hours_ahead():
+    """The machine's local time zone set to UTC+14, then restored: a time written as local instead of UTC shows."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "Etc/GMT-14"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old
+        time.tzset()
+
+
+def _utc_now_within(stamp: str, seconds: float = 600) -> bool:
+    """``stamp`` ("…Z") is the current UTC time, give or take ``seconds``."""
+    return abs(calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")) - time.time()) < seconds
 
 
 def _catalogue(tmp_path, monkeypatch, text: str | None = None) -> None:
@@ -221,20 +246,7 @@ def test_an_ensemble_of_files_of_different_architectures_is_refused(home, tmp_pa
     from test_convert_published import _Detector
     from test_weights import _bytes
 
-    _catalogue(tmp_path, monkeypatch, """
-[[weights]]
-name = "t-mixed"
-title = "two networks"
-format = "deepfakebench"
-licence = "MIT"
-combine = "mean-probability"
-[[weights.files]]
-file = "one.pth"
-url = "https://example.invalid/one.pth"
-[[weights.files]]
-file = "two.pth"
-url = "https://example.invalid/two.pth"
-""")
+    _catalogue(tmp_path, monkeypatch, _PAIR.replace('"t-pair"', '"t-mixed"'))  # two files, one entry
     one, two = tmp_path / "one.pth", tmp_path / "two.pth"
     one.write_bytes(meso_file())
     two.write_bytes(_bytes(_Detector(_dfb_meso4()).state_dict()))
@@ -320,22 +332,15 @@ def test_a_damaged_torch_file_named_as_an_entry_is_refused_not_installed(home, t
 def test_the_first_install_pins_size_and_sha256_and_a_different_file_is_refused(home, tmp_path, monkeypatch):
     """An entry whose project publishes no checksum (t-open: b.pth): the first verified file's size and sha256 are
     recorded, and a later file of the same name must match them."""
-    import calendar
     import hashlib
     import re
-    import time
 
     _catalogue(tmp_path, monkeypatch)
     first = tmp_path / "one" / "b.pth"
     first.parent.mkdir()
     first.write_bytes(meso_file())
-    monkeypatch.setenv("TZ", "Etc/GMT-14")
-    time.tzset()
-    try:
+    with _clock_14_hours_ahead():
         add([first], "t-open")
-    finally:
-        monkeypatch.delenv("TZ")
-        time.tzset()
     rec = json.loads((home / "recorded.json").read_text())
     pinned = rec["t-open"]["b.pth"]
     assert set(rec) == {"t-open"}
@@ -343,7 +348,7 @@ def test_the_first_install_pins_size_and_sha256_and_a_different_file_is_refused(
                                                   hashlib.sha256(first.read_bytes()).hexdigest())  # fmt: skip
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", pinned["recorded"])
     # "Z": the time is UTC, whatever the machine's time zone (here 14 hours ahead of it)
-    assert abs(calendar.timegm(time.strptime(pinned["recorded"], "%Y-%m-%dT%H:%M:%SZ")) - time.time()) < 600
+    assert _utc_now_within(pinned["recorded"])
     add([first], "t-open")  # the same file again: accepted, the record unchanged
     assert json.loads((home / "recorded.json").read_text()) == rec
     other = tmp_path / "two" / "b.pth"
@@ -593,7 +598,6 @@ url = "https://example.invalid/model.safetensors"
 def test_an_install_works_when_the_temp_folder_is_on_another_disk(home, tmp_path, monkeypatch):
     """/tmp on a RAM disk (tmpfs) is common: an install is staged beside its target, so its final rename never
     crosses file systems, and leaves nothing in the temp folder."""
-    import os
     import shutil
     import tempfile
     from pathlib import Path
@@ -624,19 +628,11 @@ def test_a_local_copy_shows_its_progress_as_it_goes(tmp_path):
     assert [d for d, _ in seen] == [1 << 20, 2 << 20, 2_560_000] and {t for _, t in seen} == {2_560_000}
 
 
-def _utc_now_within(stamp: str, seconds: float = 600) -> bool:
-    import calendar
-    import time
-
-    return abs(calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")) - time.time()) < seconds
-
-
 def test_the_manifest_an_install_writes(home, tmp_path, monkeypatch):
     """manifest.json is what `weights show/verify`, the model registry and later versions read: every field, in
     UTC whatever the machine's time zone, "combine" only for several files; a reinstall replaces the model and
     leaves no old copy behind."""
     import hashlib
-    import time
 
     from fakescope import __version__
 
@@ -644,13 +640,8 @@ def test_the_manifest_an_install_writes(home, tmp_path, monkeypatch):
     one, two = tmp_path / "one.pth", tmp_path / "two.pth"
     one.write_bytes(meso_file())
     two.write_bytes(meso_file())
-    monkeypatch.setenv("TZ", "Etc/GMT-14")
-    time.tzset()
-    try:
+    with _clock_14_hours_ahead():
         inst = add([one, two], "t-pair")
-    finally:
-        monkeypatch.delenv("TZ")
-        time.tzset()
     assert inst.name == "t-pair" and inst.path == home / "weights" / "t-pair"
     m = json.loads((inst.path / "manifest.json").read_text())
     assert set(m) == {"schema", "name", "architecture", "model_kwargs", "input_size", "mean", "std", "crop_align",
@@ -775,8 +766,6 @@ fallbacks = ["https://two.invalid/a.pth", "https://one.invalid/a.pth"]
 def test_extra_catalogue_files_empty_or_in_a_folder_with_spaces(home, tmp_path, monkeypatch):
     """FAKESCOPE_WEIGHTS_CATALOGUE lists files separated by the path separator (not by spaces); a file with no
     entry yet is fine."""
-    import os
-
     from fakescope.catalogue.entries import CATALOGUE_PATH, _read, load_catalogue
 
     folder = tmp_path / "shared drive"
